@@ -1,0 +1,96 @@
+"""The adaptive loop of the nudging paper (its Figure 2): regenerate, re-check, escalate.
+
+    1. propose a candidate with the corrector, at strength ``attempt``;
+    2. verify it with the same detectors that flagged the original;
+    3. if it passes, it is the replacement; otherwise escalate and try again;
+    4. after ``max_attempts`` failures, give up: the caller blocks, with the reasons.
+
+Verification is injected as a callable so this module never depends on the detectors or on
+the stream. A corrector that raises counts as a failed attempt (its error becomes the
+reason), so a broken corrector ends in a block with its cause, never a lost event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Generic, Protocol, TypeVar
+
+from PIL import Image
+
+from swerve.correctors.protocol import Candidate, CorrectionRequest, Corrector
+
+
+class VerificationReport(Protocol):
+    """What verifying a candidate says: did it pass, and if not, why."""
+
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def reasons(self) -> list[str]: ...
+
+
+ReportT = TypeVar("ReportT", bound=VerificationReport)
+
+
+@dataclass(frozen=True)
+class AttemptRecord(Generic[ReportT]):
+    """One attempt: the candidate and its verification, or the error that replaced them."""
+
+    attempt: int
+    candidate: Candidate | None
+    report: ReportT | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CorrectionOutcome(Generic[ReportT]):
+    """The loop's result: a verified replacement, or the record of why there is none."""
+
+    replacement: Candidate | None
+    verification: ReportT | None
+    attempts: list[AttemptRecord[ReportT]] = field(default_factory=list)
+
+    @property
+    def fixed(self) -> bool:
+        return self.replacement is not None
+
+    def block_reason(self) -> str:
+        """Why correction gave up, one clause per attempt."""
+        clauses = []
+        for record in self.attempts:
+            if record.error is not None:
+                clauses.append(f"attempt {record.attempt}: {record.error}")
+            elif record.report is not None:
+                clauses.append(f"attempt {record.attempt}: {'; '.join(record.report.reasons) or 'failed'}")
+        return "correction exhausted: " + (" | ".join(clauses) or "no attempts")
+
+
+def correct_until_clean(
+    corrector: Corrector,
+    request: CorrectionRequest,
+    verify: Callable[[Image.Image], ReportT],
+    max_attempts: int = 3,
+) -> CorrectionOutcome[ReportT]:
+    """Run the adaptive loop for one flagged request.
+
+    Args:
+        corrector: proposes candidates, stronger with each attempt.
+        request: the flagged generation and its findings.
+        verify: re-runs the policy's detectors on a candidate image.
+        max_attempts: attempts before giving up (3 by default).
+    """
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+    records: list[AttemptRecord[ReportT]] = []
+    for attempt in range(1, max_attempts + 1):
+        try:
+            candidate = corrector.propose(request, attempt)
+        except Exception as exc:  # noqa: BLE001 - a failed attempt is recorded, then blocked on
+            records.append(AttemptRecord(attempt, None, None, error=f"{corrector.name} raised {type(exc).__name__}: {exc}"))
+            continue
+        report = verify(candidate.image)
+        records.append(AttemptRecord(attempt, candidate, report))
+        if report.passed:
+            return CorrectionOutcome(candidate, report, records)
+    return CorrectionOutcome(None, None, records)

@@ -1,0 +1,134 @@
+"""The one exception tree of swerve.
+
+Every error swerve raises on purpose is a ``SwerveError``. Each carries the context that
+explains it: the event id and the stage it happened in, when known. Catch the narrowest
+class you can act on; never catch ``Exception`` to hide a failure.
+
+::
+
+    SwerveError
+    ├── InvalidInputError            the input can never succeed as it is: route it to the DLQ
+    │   ├── MalformedEventError      not UTF-8, not JSON, missing required headers
+    │   ├── SchemaViolationError     valid JSON that breaks the event contract
+    │   └── MediaError               an image that cannot be trusted or decoded
+    │       ├── MediaTooLargeError       over the byte limit
+    │       ├── DecompressionBombError   over the pixel limit
+    │       ├── UnsupportedMediaTypeError  not in the format allow-list
+    │       ├── CorruptMediaError        truncated or undecodable bytes
+    │       ├── MediaIntegrityError      sha256, media type or dimensions do not match
+    │       └── MediaUnreachableError    the URI could not be read
+    ├── ConfigurationError           a setting, policy or model path is wrong: fix and restart
+    │   ├── PolicyError
+    │   └── ModelNotFoundError
+    ├── DetectorError                a detector failed on valid input (fails closed)
+    ├── CorrectionError              a corrector could not produce a replacement
+    └── BrokerError                  the embedded broker could not start or stop
+
+This module must never import anything beyond the standard library: every package uses it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SwerveError",
+    "InvalidInputError",
+    "MalformedEventError",
+    "SchemaViolationError",
+    "MediaError",
+    "MediaTooLargeError",
+    "DecompressionBombError",
+    "UnsupportedMediaTypeError",
+    "CorruptMediaError",
+    "MediaIntegrityError",
+    "MediaUnreachableError",
+    "ConfigurationError",
+    "PolicyError",
+    "ModelNotFoundError",
+    "DetectorError",
+    "CorrectionError",
+    "BrokerError",
+]
+
+
+class SwerveError(Exception):
+    """Base of every deliberate swerve error.
+
+    Args:
+        message: what went wrong, in words an operator can act on.
+        event_id: the id of the event being processed, if any.
+        stage: the pipeline stage (``decode``, ``detect``, ``correct``, ...), if any.
+    """
+
+    def __init__(self, message: str, *, event_id: str | None = None, stage: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.event_id = event_id
+        self.stage = stage
+
+    def __str__(self) -> str:
+        context = [f"{k}={v}" for k, v in (("event", self.event_id), ("stage", self.stage)) if v]
+        return f"{self.message} ({', '.join(context)})" if context else self.message
+
+
+class InvalidInputError(SwerveError):
+    """The input can never succeed as it is; retrying will not help."""
+
+
+class MalformedEventError(InvalidInputError):
+    """The message is not UTF-8, not JSON, or lacks required headers."""
+
+
+class SchemaViolationError(InvalidInputError):
+    """The message is JSON but breaks the event contract."""
+
+
+class MediaError(InvalidInputError):
+    """An image that cannot be trusted or decoded."""
+
+
+class MediaTooLargeError(MediaError):
+    """The encoded image is over the byte limit."""
+
+
+class DecompressionBombError(MediaError):
+    """The image declares more pixels than the pixel limit allows."""
+
+
+class UnsupportedMediaTypeError(MediaError):
+    """The image format is not in the allow-list."""
+
+
+class CorruptMediaError(MediaError):
+    """The bytes are truncated or cannot be decoded as the declared format."""
+
+
+class MediaIntegrityError(MediaError):
+    """The bytes do not match the declared sha256, media type or dimensions."""
+
+
+class MediaUnreachableError(MediaError):
+    """The image URI could not be read."""
+
+
+class ConfigurationError(SwerveError):
+    """A setting, policy or model path is wrong; fix it and restart."""
+
+
+class PolicyError(ConfigurationError):
+    """The policy file is missing, unreadable or invalid."""
+
+
+class ModelNotFoundError(ConfigurationError):
+    """A model directory or checkpoint is missing at the configured local path."""
+
+
+class DetectorError(SwerveError):
+    """A detector failed on valid input. The verdict becomes ``error`` (fail closed)."""
+
+
+class CorrectionError(SwerveError):
+    """A corrector could not produce a replacement."""
+
+
+class BrokerError(SwerveError):
+    """The embedded broker could not be started or stopped."""

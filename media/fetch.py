@@ -1,0 +1,160 @@
+"""Read the encoded bytes an ``ImageRef`` points to, within the limits, and verify them.
+
+Inline bytes are taken as they are; a URI is read through fsspec, only for allow-listed
+schemes, at most ``max_bytes + 1`` bytes, within ``fetch_timeout_s``. Either way the bytes
+must hash to the declared sha256 before anyone may use them.
+
+This module must never decode images, and never read a whole object of unknown size into
+memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Final, Generic, TypeVar, cast
+
+from fsspec.core import url_to_fs
+
+from swerve.errors import (
+    ConfigurationError,
+    MediaIntegrityError,
+    MediaTooLargeError,
+    MediaUnreachableError,
+    SchemaViolationError,
+)
+from swerve.media.hashing import sha256_hex
+from swerve.media.image_ref import ImageRef
+from swerve.media.limits import DEFAULT_LIMITS, MediaLimits
+from swerve.media.store import uri_scheme
+
+__all__ = ["read_image_bytes"]
+
+_CHUNK_BYTES: Final = 1024 * 1024
+_T = TypeVar("_T")
+
+
+def read_image_bytes(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS) -> bytes:
+    """Return the encoded bytes of ``ref``, checked against its sha256.
+
+    Args:
+        ref (`ImageRef`): an inline or by-reference image.
+        limits (`MediaLimits`, *optional*): byte cap, URI scheme allow-list, fetch timeout.
+
+    Raises:
+        MediaTooLargeError: the bytes are over ``limits.max_bytes``.
+        MediaUnreachableError: the URI's scheme is not allowed, or it cannot be read (no
+            such object, not a regular file, permission denied, timed out).
+        MediaIntegrityError: the bytes do not hash to ``ref.sha256``.
+        ConfigurationError: the scheme is allowed but its fsspec backend is not installed.
+    """
+    if ref.data is not None:
+        data = ref.data
+        if len(data) > limits.max_bytes:
+            raise MediaTooLargeError(
+                f"inline image is {len(data)} bytes, over the limit of {limits.max_bytes} "
+                "bytes"
+            )
+    elif ref.uri is not None:
+        data = _fetch(ref.uri, limits)
+    else:  # only a model built with model_construct() can get here
+        raise SchemaViolationError("ImageRef carries neither data nor uri")
+    actual = sha256_hex(data)
+    if actual != ref.sha256:
+        raise MediaIntegrityError(
+            f"image bytes have sha256 {actual}, but the reference declares {ref.sha256}"
+        )
+    return data
+
+
+def _fetch(uri: str, limits: MediaLimits) -> bytes:
+    scheme = uri_scheme(uri)
+    if scheme is None:
+        raise MediaUnreachableError(
+            f"cannot read image from {uri!r}: not a single scheme://path URI "
+            "(chained '::' URLs are refused)"
+        )
+    if scheme not in limits.allowed_uri_schemes:
+        raise MediaUnreachableError(
+            f"cannot read image from {uri!r}: scheme {scheme!r} is not in the allow-list "
+            f"({', '.join(limits.allowed_uri_schemes) or 'none: inline images only'})"
+        )
+    return _run_with_deadline(
+        lambda: _read_bounded(uri, limits.max_bytes), limits.fetch_timeout_s, uri
+    )
+
+
+def _read_bounded(uri: str, max_bytes: int) -> bytes:
+    try:
+        fs, path = cast(tuple[Any, str], url_to_fs(uri))
+        info = fs.info(path)
+        if info.get("type") != "file":
+            raise MediaUnreachableError(
+                f"cannot read image from {uri!r}: it is a {info.get('type')}, "
+                "not a regular file"
+            )
+        size = info.get("size")
+        if isinstance(size, int) and size > max_bytes:
+            raise MediaTooLargeError(
+                f"image at {uri!r} is {size} bytes, over the limit of {max_bytes} bytes"
+            )
+        # The listed size may be stale or absent: read no more than one byte past the cap.
+        buffer = bytearray()
+        with fs.open(path, "rb") as stream:
+            while len(buffer) <= max_bytes:
+                chunk = stream.read(min(_CHUNK_BYTES, max_bytes + 1 - len(buffer)))
+                if not chunk:
+                    break
+                buffer += chunk
+    except FileNotFoundError as exc:
+        raise MediaUnreachableError(f"cannot read image from {uri!r}: not found") from exc
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"cannot read image from {uri!r}: the filesystem package is missing ({exc})"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise MediaUnreachableError(
+            f"cannot read image from {uri!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if len(buffer) > max_bytes:
+        raise MediaTooLargeError(
+            f"image at {uri!r} is over the limit of {max_bytes} bytes"
+        )
+    return bytes(buffer)
+
+
+class _Outcome(Generic[_T]):
+    """The result or the exception of a call made on another thread."""
+
+    def __init__(self) -> None:
+        self.value: _T | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+def _run_with_deadline(call: Callable[[], _T], timeout_s: float, uri: str) -> _T:
+    """Run ``call`` on a daemon thread and wait at most ``timeout_s`` for it.
+
+    fsspec reads are blocking and have no uniform timeout across backends, so the deadline
+    is enforced here. On timeout the thread is abandoned (it ends when its read does) and
+    the caller gets MediaUnreachableError at once, so a stuck store cannot stall a worker.
+    """
+    outcome: _Outcome[_T] = _Outcome()
+
+    def target() -> None:
+        try:
+            outcome.value = call()
+        except BaseException as exc:  # carried to the caller and re-raised there
+            outcome.error = exc
+        outcome.done = True
+
+    worker = threading.Thread(target=target, name="swerve-media-fetch", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if not outcome.done:
+        raise MediaUnreachableError(
+            f"cannot read image from {uri!r}: timed out after {timeout_s} s"
+        )
+    if outcome.error is not None:
+        raise outcome.error
+    return cast(_T, outcome.value)

@@ -1,0 +1,134 @@
+"""The claim-check store: images too large to travel inline are written here, and events
+carry their URI instead.
+
+Objects are content-addressed, ``<base>/<first two hex digits>/<sha256><ext>``, so writing
+the same bytes twice yields the same URI and the second write does nothing: a replayed
+producer is harmless. A reader never sees a half-written object: local files are written
+under a temporary name and renamed; object stores and fsspec's memory filesystem publish
+an object only when it is closed. Nothing is ever deleted here (retention belongs to the
+bucket's lifecycle rules).
+
+This module must never decode images, nor read objects back: see ``swerve.media.fetch``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, cast
+
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
+
+from swerve.errors import ConfigurationError, MediaIntegrityError, UnsupportedMediaTypeError
+from swerve.media.hashing import sha256_hex
+from swerve.media.media_types import FILE_EXTENSIONS
+
+__all__ = ["ImageStore", "uri_scheme"]
+
+_URI = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://.+")
+
+
+def uri_scheme(uri: str) -> str | None:
+    """Return the lowercase scheme of ``scheme://...``, or None when ``uri`` has none.
+
+    A chained fsspec URL (``simplecache::s3://...``) has no single scheme and gives None.
+    """
+    match = _URI.fullmatch(uri)
+    if match is None or "::" in uri:
+        return None
+    return match["scheme"].lower()
+
+
+class ImageStore:
+    """A content-addressed image store on any fsspec filesystem.
+
+    Args:
+        base_uri (`str`): where objects go, with its scheme, e.g.
+            ``"file:///var/lib/swerve/images"``, ``"s3://bucket/swerve"``,
+            ``"memory://swerve"``.
+
+    Raises:
+        ConfigurationError: ``base_uri`` has no scheme, is chained (``::``), names an
+            unknown protocol, or needs a filesystem package that is not installed.
+    """
+
+    def __init__(self, base_uri: str) -> None:
+        scheme = uri_scheme(base_uri)
+        if scheme is None:
+            raise ConfigurationError(
+                f"image store URI {base_uri!r} must look like scheme://path, "
+                "e.g. file:///var/lib/swerve/images or s3://bucket/prefix"
+            )
+        self._base_uri = base_uri.rstrip("/")
+        self._scheme = scheme
+        try:
+            fs, root = url_to_fs(self._base_uri)
+        except (ValueError, ImportError) as exc:
+            raise ConfigurationError(
+                f"image store URI {base_uri!r} cannot be opened: {exc}"
+            ) from exc
+        self._fs: Any = fs
+        self._root = cast(str, root).rstrip("/")
+
+    @property
+    def base_uri(self) -> str:
+        """The base URI, without a trailing slash."""
+        return self._base_uri
+
+    @property
+    def scheme(self) -> str:
+        """The lowercase scheme of the base URI, e.g. ``"s3"``."""
+        return self._scheme
+
+    def __repr__(self) -> str:
+        return f"ImageStore({self._base_uri!r})"
+
+    def put(self, data: bytes, *, sha256: str, media_type: str) -> str:
+        """Store ``data`` under its content address and return its full URI.
+
+        Args:
+            data (`bytes`): the encoded image.
+            sha256 (`str`): its sha256, 64 lowercase hex characters; checked against
+                ``data``.
+            media_type (`str`): ``image/png``, ``image/jpeg`` or ``image/webp``; picks the
+                extension.
+
+        Returns:
+            `str`: e.g. ``"file:///var/lib/swerve/images/ab/abcd....png"``. The same bytes
+            always give the same URI.
+
+        Raises:
+            MediaIntegrityError: ``sha256`` is not the digest of ``data``.
+            UnsupportedMediaTypeError: ``media_type`` is not a supported format.
+            ConfigurationError: the store cannot be written (permissions, missing bucket).
+        """
+        extension = FILE_EXTENSIONS.get(media_type)
+        if extension is None:
+            raise UnsupportedMediaTypeError(
+                f"cannot store {media_type}; supported: {', '.join(FILE_EXTENSIONS)}"
+            )
+        actual = sha256_hex(data)
+        if actual != sha256:
+            raise MediaIntegrityError(
+                f"refusing to store bytes with sha256 {actual} under the declared "
+                f"sha256 {sha256!r}"
+            )
+        relative = f"{sha256[:2]}/{sha256}{extension}"
+        path = f"{self._root}/{relative}"
+        uri = f"{self._base_uri}/{relative}"
+        try:
+            if self._fs.exists(path):
+                return uri
+            if isinstance(self._fs, LocalFileSystem):
+                self._fs.makedirs(f"{self._root}/{sha256[:2]}", exist_ok=True)
+                partial = f"{path}.{uuid.uuid4().hex}.partial"
+                self._fs.pipe_file(partial, data)
+                self._fs.mv(partial, path)  # a rename: readers see all of it or nothing
+            else:
+                self._fs.pipe_file(path, data)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot write image {sha256} to the store at {self._base_uri}: {exc}"
+            ) from exc
+        return uri

@@ -1,0 +1,101 @@
+"""The faust agents. Each is a thin loop: decode, call the stage, publish, and only then let
+faust ack the input.
+
+- ``detect``: micro-batches ``swerve.generations`` (``take_events``), judges off the event
+  loop, publishes verdicts, deliveries, flags and audit records.
+- ``correct``: consumes ``swerve.flagged``, runs the adaptive loop off the event loop with
+  bounded concurrency, publishes replacements, deliveries and audit records.
+
+Invalid input goes to the DLQ with its reason and the loop goes on. A failure to publish is
+not caught: the worker stops, and the unacknowledged input is consumed again on restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+import faust
+
+from swerve.errors import InvalidInputError
+from swerve.media import ImageStore
+from swerve.streams.correct_stage import CorrectStage
+from swerve.streams.detect_stage import DecodedGeneration, detect
+from swerve.streams.inputs import decode_flagged, decode_generation
+from swerve.streams.judging import Judge
+from swerve.streams.metrics import CORRECTION_ATTEMPTS, EVENTS, STAGE_SECONDS
+from swerve.streams.policy import Policy
+from swerve.streams.publisher import Publisher, incoming_traceparent, message_headers
+from swerve.streams.settings import Settings
+
+Role = Literal["detect", "correct", "all"]
+log = logging.getLogger("swerve.agents")
+
+
+def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Settings, policy: Policy, role: Role) -> None:
+    """Register the agents for ``role`` on ``app``."""
+    judge = Judge()
+    publisher = Publisher(topics, source=f"/swerve/{settings.worker.app_id}")
+    limits = settings.media
+    if role in ("detect", "all"):
+        detect_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swerve-detect")
+
+        @app.agent(topics["generations"], name="swerve.detect")
+        async def detect_agent(stream: faust.StreamT[Any]) -> None:
+            loop = asyncio.get_running_loop()
+            async for events in stream.take_events(settings.worker.detect_batch_size, within=settings.worker.detect_batch_window_s):
+                decoded: list[tuple[faust.EventT, DecodedGeneration]] = []
+                for event in events:
+                    headers = message_headers(event.message)
+                    try:
+                        decoded.append((event, await loop.run_in_executor(detect_pool, decode_generation, event.message.value, headers, limits)))
+                    except InvalidInputError as exc:
+                        await publisher.dead_letter(event, exc, "decode")
+                if not decoded:
+                    continue
+                started = time.perf_counter()
+                batch = [item for _, item in decoded]
+                try:
+                    outputs = await loop.run_in_executor(detect_pool, detect, judge, policy, batch)
+                except Exception as exc:  # noqa: BLE001 - an unexpected stage failure is routed, never dropped
+                    log.exception("detect stage failed on a batch of %d; sending it to the DLQ", len(batch))
+                    for event, _ in decoded:
+                        await publisher.dead_letter(event, exc, "detect")
+                    continue
+                STAGE_SECONDS.labels(stage="detect").observe(time.perf_counter() - started)
+                await publisher.publish_batch(
+                    [(publications, incoming_traceparent(message_headers(event.message))) for (event, _), publications in zip(decoded, outputs)]
+                )
+                for publications in outputs:
+                    EVENTS.labels(stage="detect", outcome=publications[0].event.decision).inc()  # type: ignore[attr-defined]
+
+    if role in ("correct", "all"):
+        concurrency = settings.worker.correct_concurrency
+        correct_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="swerve-correct")
+        stage = CorrectStage(policy, judge, ImageStore(settings.image_store_uri), limits)
+
+        @app.agent(topics["flagged"], name="swerve.correct", concurrency=concurrency)
+        async def correct_agent(stream: faust.StreamT[Any]) -> None:
+            loop = asyncio.get_running_loop()
+            async for event in stream.events():
+                headers = message_headers(event.message)
+                try:
+                    flagged, image = await loop.run_in_executor(correct_pool, decode_flagged, event.message.value, headers, limits)
+                except InvalidInputError as exc:
+                    await publisher.dead_letter(event, exc, "decode")
+                    continue
+                started = time.perf_counter()
+                try:
+                    publications = await loop.run_in_executor(correct_pool, stage.correct, flagged, image)
+                except Exception as exc:  # noqa: BLE001 - an unexpected stage failure is routed, never dropped
+                    log.exception("correct stage failed for %s; sending it to the DLQ", flagged.id)
+                    await publisher.dead_letter(event, exc, "correct")
+                    continue
+                STAGE_SECONDS.labels(stage="correct").observe(time.perf_counter() - started)
+                await publisher.publish(publications, incoming_traceparent(headers))
+                delivery = next(p.event for p in publications if p.topic == "delivery")
+                EVENTS.labels(stage="correct", outcome=delivery.outcome).inc()  # type: ignore[attr-defined]
+                CORRECTION_ATTEMPTS.observe(sum(1 for p in publications if p.topic == "verdicts") or 1)

@@ -1,0 +1,83 @@
+"""The faust application: broker connection, topics, and the agents for the chosen roles.
+
+``create_app`` builds a fresh app from settings (no module-level global), so tests, the CLI
+and benchmarks can run differently configured workers. The agents themselves live in
+``streams/agents.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import faust
+
+from swerve.streams.settings import KafkaSettings, Settings
+from swerve.streams.topics import TopicNames
+
+
+def faust_broker_url(bootstrap: str) -> str:
+    """``host1:9092,host2:9092`` as faust wants it: ``kafka://host1:9092;kafka://host2:9092``."""
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip())
+
+
+def faust_credentials(kafka: KafkaSettings) -> Any:
+    """SASL or TLS credentials for faust, mirroring what aiokafka gets."""
+    if kafka.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=kafka.ssl_context(),
+        )
+    if kafka.security_protocol == "SSL":
+        return faust.SSLCredentials(kafka.ssl_context())
+    return None
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A faust app configured for at-least-once processing on raw bytes."""
+    worker = settings.worker
+    return faust.App(
+        worker.app_id,
+        broker=faust_broker_url(settings.kafka.bootstrap),
+        broker_credentials=faust_credentials(settings.kafka),
+        broker_client_id=settings.kafka.client_id,
+        # Bodies are decoded by swerve.streams.envelope, so bad input reaches the DLQ
+        # instead of crashing faust's codec.
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=worker.topic_partitions,
+        topic_replication_factor=worker.replication_factor,
+        broker_session_timeout=worker.session_timeout_s,
+        broker_heartbeat_interval=worker.heartbeat_interval_s,
+        broker_commit_interval=worker.commit_interval_s,
+        producer_acks=-1,
+        processing_guarantee="exactly_once" if worker.exactly_once else "at_least_once",
+        consumer_auto_offset_reset="earliest",
+        store="memory://",
+        web_enabled=worker.web_port is not None,
+        web_port=worker.web_port or 6066,
+        web_bind="0.0.0.0",
+    )
+
+
+def raw_topics(app: faust.App, names: Iterable[str]) -> dict[str, faust.TopicT]:
+    """Faust topic objects for ``names``, carrying raw bytes."""
+    return {name: app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw") for name in names}
+
+
+def topic_map(app: faust.App, topics: TopicNames) -> dict[str, faust.TopicT]:
+    """Short name (``delivery``) -> faust topic, for every swerve topic."""
+    full = raw_topics(app, topics.all())
+    shorts = {
+        "prompts": topics.prompts,
+        "prompts_screened": topics.prompts_screened,
+        "generations": topics.generations,
+        "verdicts": topics.verdicts,
+        "flagged": topics.flagged,
+        "replacements": topics.replacements,
+        "delivery": topics.delivery,
+        "audit": topics.audit,
+        "dlq": topics.dlq,
+    }
+    return {short: full[name] for short, name in shorts.items()}

@@ -1,0 +1,148 @@
+"""The ``swerve`` command line: run the broker and workers, submit and watch events.
+
+Every command reads ``SWERVE_*`` settings from the environment (see ``streams/settings.py``);
+``SWERVE_KAFKA_BOOTSTRAP`` points them all at a real Kafka cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from swerve.streams.settings import Settings
+
+app = typer.Typer(
+    name="swerve",
+    help=(
+        "swerve: streaming moderation for image generators. Detectors score every generated image; "
+        "a flagged one is regenerated, steered away from the problem, re-checked and delivered. "
+        "Start with `swerve broker` (a local Kafka-compatible broker), then `swerve worker`, "
+        "then `swerve submit` an image and `swerve tail delivery` to see the outcome."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+topics_app = typer.Typer(help="Manage swerve's Kafka topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+
+@app.command()
+def broker(
+    port: int = typer.Option(0, help="Port to listen on; 0 picks a free one."),
+    host: str = typer.Option("127.0.0.1", help="Loopback address to bind."),
+) -> None:
+    """Run the embedded development broker (Tansu, in memory only) until Ctrl-C or SIGTERM.
+
+    Prints the bootstrap address; export it as SWERVE_KAFKA_BOOTSTRAP for workers and the CLI.
+    """
+    from swerve.streams.embedded_broker import EmbeddedBroker
+
+    embedded = EmbeddedBroker(host=host, port=port or None)
+    embedded.start()
+    typer.echo(f"broker listening on {embedded.bootstrap}")
+    typer.echo(f"export SWERVE_KAFKA_BOOTSTRAP={embedded.bootstrap}")
+    sys.stdout.flush()
+
+    def stop(signum: int, _frame: object) -> None:
+        embedded.stop()
+        typer.echo(f"broker stopped ({signal.Signals(signum).name})")
+        raise typer.Exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = embedded.wait()
+    raise typer.Exit(code)
+
+
+@app.command()
+def worker(
+    role: str = typer.Option("all", help="detect: score generations; correct: regenerate flagged ones; all: both."),
+    policy: Optional[Path] = typer.Option(None, help="Policy YAML (overrides SWERVE_POLICY_PATH). None passes everything."),
+    metrics_port: Optional[int] = typer.Option(None, help="Serve Prometheus /metrics on this port."),
+    loglevel: str = typer.Option("info", help="Log level."),
+) -> None:
+    """Run a stream worker. Stops cleanly on Ctrl-C or SIGTERM, committing only acknowledged work."""
+    from swerve.streams.worker import run_worker
+
+    if role not in ("detect", "correct", "all"):
+        raise typer.BadParameter(f"role must be detect, correct or all, got {role!r}")
+    settings = Settings.from_env()
+    if policy is not None:
+        settings = settings.model_copy(update={"policy_path": policy})
+    sys.argv = [sys.argv[0]]  # faust's Worker parses argv; ours are already consumed
+    run_worker(settings, role, loglevel=loglevel, metrics_port=metrics_port)  # type: ignore[arg-type]
+
+
+@app.command()
+def submit(
+    image: Path = typer.Argument(..., exists=True, dir_okay=False, help="The generated image file (PNG, JPEG or WebP)."),
+    prompt: str = typer.Option(..., help="The prompt that produced the image."),
+    seed: Optional[int] = typer.Option(None, help="The seed that produced the image."),
+    request_id: Optional[str] = typer.Option(None, help="Request id (Kafka key); a new one by default."),
+    tenant: str = typer.Option("default", help="Tenant, for per-tenant policy rules."),
+    model_id: Optional[str] = typer.Option(None, help="The generator model's id."),
+) -> None:
+    """Publish one generation event to swerve.generations, as a generator would."""
+    from swerve.media import ImageRef, ImageStore
+    from swerve.streams.client import publish_events
+    from swerve.streams.events import GenerationEvent
+    from swerve.streams.ids import derive_id
+
+    settings = Settings.from_env()
+    ref = ImageRef.from_bytes(image.read_bytes(), limits=settings.media, store=ImageStore(settings.image_store_uri))
+    request = request_id or str(uuid.uuid4())
+    event = GenerationEvent(
+        id=derive_id(request, "generation"), request_id=request, tenant=tenant,
+        prompt=prompt, seed=seed, model_id=model_id, image=ref,
+    )
+    asyncio.run(publish_events(settings, "generations", [event]))
+    typer.echo(f"submitted request {request} (event {event.id}, image {'inline' if ref.is_inline else ref.uri})")
+
+
+@app.command()
+def tail(
+    topic: str = typer.Argument(..., help="Topic, short (delivery) or full (swerve.delivery)."),
+    from_beginning: bool = typer.Option(True, help="Start at the oldest message (else only new ones)."),
+    max_records: Optional[int] = typer.Option(None, "--max", help="Stop after this many messages."),
+    idle: float = typer.Option(3.0, help="Stop after this many seconds without a message."),
+) -> None:
+    """Print a topic's messages as JSON lines: position, headers and the decoded event."""
+    from swerve.streams.client import dumps, read_topic
+    from swerve.streams.topics import TopicNames
+
+    settings = Settings.from_env()
+    full = TopicNames(settings.topic_prefix).resolve(topic)
+
+    async def run() -> None:
+        async for record in read_topic(settings, full, from_beginning=from_beginning, idle_timeout_s=idle, max_records=max_records):
+            typer.echo(dumps(record.as_json(settings.topic_prefix)))
+
+    asyncio.run(run())
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every swerve topic (idempotent), with SWERVE_WORKER_TOPIC_PARTITIONS partitions."""
+    from swerve.streams.admin import ensure_topics
+
+    for name, status in asyncio.run(ensure_topics(Settings.from_env())).items():
+        typer.echo(f"{status:8} {name}")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """List swerve's topic names under the configured prefix."""
+    from swerve.streams.topics import TopicNames
+
+    for name in TopicNames(Settings.from_env().topic_prefix).all():
+        typer.echo(name)
+
+
+def main() -> None:
+    app()

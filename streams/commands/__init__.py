@@ -1,0 +1,1 @@
+"""Typer sub-commands of the `swerve` CLI, one module per command group."""

@@ -1,0 +1,150 @@
+"""The correct stage as a plain function of one flagged generation: regenerate, re-verify,
+deliver the replacement or block with the reason.
+
+The corrector comes from the policy: the one named by the first detector that fired, else
+the policy's first corrector. With none configured the request is blocked, and says so.
+Every candidate is re-judged by the same rules that flagged the original. No broker code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image
+
+from swerve.correctors.adaptive_loop import CorrectionOutcome, correct_until_clean
+from swerve.correctors.protocol import CorrectionRequest, Corrector, Finding
+from swerve.correctors.registry import build_corrector
+from swerve.detectors.protocol import Sample
+from swerve.media import ImageRef, ImageStore, MediaLimits, sha256_hex
+from swerve.streams.detect_stage import verdict_for
+from swerve.streams.events import DeliveryEvent, FlaggedEvent, ReplacementEvent
+from swerve.streams.ids import derive_id
+from swerve.streams.judging import Judge, Judgement
+from swerve.streams.policy import Policy, Rules
+from swerve.streams.publication import Publication, audit_of
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A candidate's re-verification: the judgement plus the candidate's image digest."""
+
+    judgement: Judgement
+    image_sha256: str
+
+    @property
+    def passed(self) -> bool:
+        return self.judgement.passed
+
+    @property
+    def reasons(self) -> list[str]:
+        return self.judgement.reasons
+
+
+class CorrectStage:
+    """Holds the judge, the correctors and the image store; corrects one flagged event at a time."""
+
+    def __init__(self, policy: Policy, judge: Judge, store: ImageStore, limits: MediaLimits):
+        self.policy = policy
+        self.judge = judge
+        self.store = store
+        self.limits = limits
+        self._correctors: dict[tuple[str, str], Corrector] = {}
+
+    def corrector_for(self, rules: Rules, flagged: FlaggedEvent) -> Corrector | None:
+        firing = {s.detector for s in flagged.verdict.scores if s.flagged or s.status == "error"}
+        named = [d.corrector for d in rules.detectors if d.name in firing and d.corrector]
+        spec_name = named[0] if named else (rules.correctors[0].name if rules.correctors else None)
+        if spec_name is None:
+            return None
+        spec = next(c for c in rules.correctors if c.name == spec_name)
+        key = (spec.name, spec.model_dump_json())
+        if key not in self._correctors:
+            self._correctors[key] = build_corrector(spec.kind, spec.name, dict(spec.params))
+        return self._correctors[key]
+
+    def correct(self, flagged: FlaggedEvent, image: Image.Image) -> list[Publication]:
+        """Correct one flagged generation; return the events to publish."""
+        generation = flagged.generation
+        rules = self.policy.rules_for(generation.tenant)
+        corrector = self.corrector_for(rules, flagged)
+        if corrector is None:
+            return self._blocked(flagged, "no corrector configured for this policy", [])
+
+        def verify(candidate: Image.Image) -> Verification:
+            digest = sha256_hex(candidate.tobytes())
+            sample = Sample(generation.request_id, candidate, digest, generation.prompt, generation.seed)
+            return Verification(self.judge.judge(rules, [sample])[0], digest)
+
+        request = CorrectionRequest(
+            request_id=generation.request_id,
+            prompt=generation.prompt,
+            image=image,
+            findings=[Finding(s.detector, s.evidence) for s in flagged.verdict.scores if s.flagged or s.status == "error"],
+            seed=generation.seed,
+            negative_prompt=generation.negative_prompt,
+            model_id=generation.model_id,
+        )
+        outcome = correct_until_clean(corrector, request, verify, rules.max_attempts)
+        verdicts = self._verification_verdicts(flagged, outcome)
+        if not outcome.fixed:
+            return self._blocked(flagged, outcome.block_reason(), verdicts)
+        return self._replaced(flagged, outcome, verdicts)
+
+    def _verification_verdicts(self, flagged: FlaggedEvent, outcome: CorrectionOutcome[Verification]) -> list[Publication]:
+        return [
+            Publication(
+                "verdicts",
+                verdict_for(flagged.generation, record.report.judgement, self.policy, record.attempt, record.report.image_sha256),
+            )
+            for record in outcome.attempts
+            if record.report is not None
+        ]
+
+    def _replaced(self, flagged: FlaggedEvent, outcome: CorrectionOutcome[Verification], verdicts: list[Publication]) -> list[Publication]:
+        generation = flagged.generation
+        assert outcome.replacement is not None and outcome.verification is not None
+        ref = ImageRef.from_image(outcome.replacement.image, limits=self.limits, store=self.store)
+        final_verdict = verdicts[-1].event
+        replacement = ReplacementEvent(
+            id=derive_id(generation.id, "replacement"),
+            request_id=generation.request_id,
+            tenant=generation.tenant,
+            generation_id=generation.id,
+            original_sha256=generation.image.sha256,
+            image=ref,
+            method=outcome.replacement.method,
+            parameters=dict(outcome.replacement.parameters),
+            attempts=len(outcome.attempts),
+            verification=final_verdict,  # type: ignore[arg-type]
+            model_id=generation.model_id,
+        )
+        delivery = DeliveryEvent(
+            id=derive_id(generation.id, "delivery"),
+            request_id=generation.request_id,
+            tenant=generation.tenant,
+            generation_id=generation.id,
+            outcome="replacement",
+            image=ref,
+            reason="; ".join(flagged.verdict.reasons),
+            verdict_id=final_verdict.id,
+            replacement_id=replacement.id,
+            policy_version=self.policy.full_version,
+        )
+        publications = [*verdicts, Publication("replacements", replacement), Publication("delivery", delivery)]
+        return [*publications, audit_of("correct", flagged, "replaced", publications)]
+
+    def _blocked(self, flagged: FlaggedEvent, reason: str, verdicts: list[Publication]) -> list[Publication]:
+        generation = flagged.generation
+        delivery = DeliveryEvent(
+            id=derive_id(generation.id, "delivery"),
+            request_id=generation.request_id,
+            tenant=generation.tenant,
+            generation_id=generation.id,
+            outcome="blocked",
+            reason=reason,
+            verdict_id=verdicts[-1].event.id if verdicts else flagged.verdict.id,
+            policy_version=self.policy.full_version,
+        )
+        publications = [*verdicts, Publication("delivery", delivery)]
+        return [*publications, audit_of("correct", flagged, "blocked", publications)]

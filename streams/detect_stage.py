@@ -1,0 +1,99 @@
+"""The detect stage as a plain function of decoded generations: judge, then route.
+
+For each generation it makes a verdict and an audit record, plus exactly one of: a delivery
+of the original (pass), a flagged event (correct) or a blocked delivery (block). All ids
+derive from the generation id, so a replay yields the same events. No broker code here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from PIL import Image
+
+from swerve.detectors.protocol import Sample
+from swerve.streams.events import DeliveryEvent, FlaggedEvent, GenerationEvent, VerdictEvent
+from swerve.streams.ids import derive_id
+from swerve.streams.judging import Judge, Judgement
+from swerve.streams.policy import Policy
+from swerve.streams.publication import Publication, audit_of
+
+
+@dataclass(frozen=True)
+class DecodedGeneration:
+    """A generation event with its image already decoded and verified."""
+
+    event: GenerationEvent
+    image: Image.Image
+
+
+def verdict_for(generation: GenerationEvent, judgement: Judgement, policy: Policy, attempt: int = 0, image_sha256: str | None = None) -> VerdictEvent:
+    """The verdict event recording ``judgement`` on ``generation`` (or on its ``attempt``-th replacement)."""
+    return VerdictEvent(
+        id=derive_id(generation.id, "verdict", attempt),
+        request_id=generation.request_id,
+        tenant=generation.tenant,
+        generation_id=generation.id,
+        image_sha256=image_sha256 or generation.image.sha256,
+        decision=judgement.decision,
+        reasons=judgement.reasons,
+        scores=judgement.scores,
+        policy_version=policy.full_version,
+        index_version=judgement.index_version,
+        attempt=attempt,
+    )
+
+
+def route(generation: GenerationEvent, verdict: VerdictEvent, policy: Policy) -> Publication:
+    """Where a first-pass verdict sends the generation."""
+    if verdict.decision == "correct":
+        flagged = FlaggedEvent(
+            id=derive_id(generation.id, "flagged"),
+            request_id=generation.request_id,
+            tenant=generation.tenant,
+            generation=generation,
+            verdict=verdict,
+        )
+        return Publication("flagged", flagged)
+    blocked = verdict.decision == "block"
+    delivery = DeliveryEvent(
+        id=derive_id(generation.id, "delivery"),
+        request_id=generation.request_id,
+        tenant=generation.tenant,
+        generation_id=generation.id,
+        outcome="blocked" if blocked else "original",
+        image=None if blocked else generation.image,
+        reason="; ".join(verdict.reasons) if blocked else None,
+        verdict_id=verdict.id,
+        policy_version=policy.full_version,
+    )
+    return Publication("delivery", delivery)
+
+
+def detect(judge: Judge, policy: Policy, batch: Sequence[DecodedGeneration]) -> list[list[Publication]]:
+    """Judge a micro-batch; return, per generation, the events to publish."""
+    judgements: dict[int, Judgement] = {}
+    by_tenant: dict[str, list[int]] = {}
+    for position, item in enumerate(batch):
+        by_tenant.setdefault(item.event.tenant, []).append(position)
+    for tenant, positions in by_tenant.items():
+        samples = [
+            Sample(
+                request_id=batch[p].event.request_id,
+                image=batch[p].image,
+                image_sha256=batch[p].event.image.sha256,
+                prompt=batch[p].event.prompt,
+                seed=batch[p].event.seed,
+            )
+            for p in positions
+        ]
+        for position, judgement in zip(positions, judge.judge(policy.rules_for(tenant), samples)):
+            judgements[position] = judgement
+    outputs = []
+    for position, item in enumerate(batch):
+        verdict = verdict_for(item.event, judgements[position], policy)
+        publications = [Publication("verdicts", verdict), route(item.event, verdict, policy)]
+        publications.append(audit_of("detect", item.event, verdict.decision, publications))
+        outputs.append(publications)
+    return outputs

@@ -1,0 +1,155 @@
+"""The event contracts: one pydantic model per topic body (DESIGN.md, "Contracts").
+
+Every model has a ``schema_version`` and an exported JSON Schema under ``streams/schemas``.
+``tests/streams/test_schema_compat.py`` fails when a field is removed or changes type, so a
+consumer written against an older schema keeps working. Add fields as optional; never
+rename or retype one without a new ``schema_version`` and a migration note.
+
+This module holds data only: no broker, no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from swerve.media import ImageRef
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SwerveEvent(BaseModel):
+    """Common shape: a deterministic ``id`` and the ``request_id`` every event is keyed by."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    ce_type: ClassVar[str]
+
+    schema_version: Literal[1] = 1
+    id: str = Field(min_length=1, max_length=128, description="Unique, deterministic event id.")
+    request_id: str = Field(min_length=1, max_length=128, description="Kafka key; one request keeps its order.")
+    tenant: str = Field(default="default", min_length=1, max_length=64)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class GenerationEvent(SwerveEvent):
+    """A generated image as the platform's generator produced it (``swerve.generations``)."""
+
+    ce_type: ClassVar[str] = "dev.swerve.generation.v1"
+
+    prompt: str = Field(max_length=4096)
+    negative_prompt: str | None = Field(default=None, max_length=4096)
+    seed: int | None = None
+    model_id: str | None = Field(default=None, description="The generator that made the image.")
+    image: ImageRef
+
+
+class DetectorScore(BaseModel):
+    """One detector's result inside a verdict, with enough evidence for an auditor."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    detector: str
+    version: str
+    status: Literal["ok", "error"]
+    value: float | None = None
+    threshold: float | None = None
+    flagged: bool = False
+    action: Literal["pass", "correct", "block"] = "pass"
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+Decision = Literal["pass", "correct", "block"]
+
+
+class VerdictEvent(SwerveEvent):
+    """What the detectors found and what the policy decided (``swerve.verdicts``)."""
+
+    ce_type: ClassVar[str] = "dev.swerve.verdict.v1"
+
+    generation_id: str
+    image_sha256: str
+    decision: Decision
+    reasons: list[str] = Field(default_factory=list, description="Why, one line per firing or failing detector.")
+    scores: list[DetectorScore]
+    policy_version: str
+    index_version: str | None = None
+    attempt: int = Field(default=0, ge=0, description="0 for the original, N for the N-th correction.")
+
+
+class FlaggedEvent(SwerveEvent):
+    """A generation the policy sent to correction, with the verdict that flagged it (``swerve.flagged``)."""
+
+    ce_type: ClassVar[str] = "dev.swerve.flagged.v1"
+
+    generation: GenerationEvent
+    verdict: VerdictEvent
+
+
+class ReplacementEvent(SwerveEvent):
+    """A corrected image that passed re-verification (``swerve.replacements``)."""
+
+    ce_type: ClassVar[str] = "dev.swerve.replacement.v1"
+
+    generation_id: str
+    original_sha256: str
+    image: ImageRef
+    method: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    attempts: int = Field(ge=1)
+    verification: VerdictEvent
+    model_id: str | None = None
+
+
+DeliveryOutcome = Literal["original", "replacement", "blocked"]
+
+
+class DeliveryEvent(SwerveEvent):
+    """The one final outcome of a request (``swerve.delivery``). Dedupe by ``id``."""
+
+    ce_type: ClassVar[str] = "dev.swerve.delivery.v1"
+
+    generation_id: str
+    outcome: DeliveryOutcome
+    image: ImageRef | None = Field(default=None, description="Absent when blocked.")
+    reason: str | None = Field(default=None, description="Why it was blocked or replaced.")
+    verdict_id: str
+    replacement_id: str | None = None
+    policy_version: str
+
+
+class AuditEvent(SwerveEvent):
+    """One decision, as compliance reads it (``swerve.audit``).
+
+    ``record_sha256`` is the sha256 of the canonical JSON of ``record``; the audit ledger
+    chains these hashes so that any later alteration is detectable.
+    """
+
+    ce_type: ClassVar[str] = "dev.swerve.audit.v1"
+
+    stage: Literal["detect", "correct"]
+    decision: str
+    subject_id: str = Field(description="The event this decision is about.")
+    output_ids: list[str] = Field(default_factory=list, description="Events published for this decision.")
+    record: dict[str, Any]
+    record_sha256: str
+
+
+EVENT_TYPES: dict[str, type[SwerveEvent]] = {
+    model.ce_type: model
+    for model in (GenerationEvent, VerdictEvent, FlaggedEvent, ReplacementEvent, DeliveryEvent, AuditEvent)
+}
+
+# Which model each topic carries, by short topic name (see TopicNames).
+TOPIC_EVENTS: dict[str, type[SwerveEvent]] = {
+    "generations": GenerationEvent,
+    "verdicts": VerdictEvent,
+    "flagged": FlaggedEvent,
+    "replacements": ReplacementEvent,
+    "delivery": DeliveryEvent,
+    "audit": AuditEvent,
+}

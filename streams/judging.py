@@ -1,0 +1,103 @@
+"""Turns detector results into a verdict under the policy's rules.
+
+``Judge`` keeps one instance of each configured detector (they may hold models and indexes)
+and decides each sample: an error follows ``on_detector_error`` (fail closed by default), a
+flag follows the detector's ``on_flag``, and the strongest action wins
+(block > correct > pass).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from threading import Lock
+from typing import Sequence
+
+from swerve.detectors.protocol import Detector, Sample
+from swerve.detectors.registry import build_detector
+from swerve.detectors.runner import DetectorFailure, DetectorResult, run_detectors
+from swerve.streams.events import Decision, DetectorScore
+from swerve.streams.policy import DetectorSpec, Rules
+
+_STRENGTH: dict[str, int] = {"pass": 0, "correct": 1, "block": 2}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The decision for one sample, and the scores behind it."""
+
+    decision: Decision
+    reasons: list[str]
+    scores: list[DetectorScore]
+    index_version: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.decision == "pass"
+
+    def firing_detectors(self) -> list[str]:
+        return [s.detector for s in self.scores if s.flagged or s.status == "error"]
+
+
+def score_record(result: DetectorResult, spec: DetectorSpec, rules: Rules) -> DetectorScore:
+    """The wire form of one detector result, with the action the policy attaches to it."""
+    outcome = result.outcome
+    if isinstance(outcome, DetectorFailure):
+        return DetectorScore(
+            detector=result.detector,
+            version=result.version,
+            status="error",
+            action=rules.on_detector_error,
+            error=f"{outcome.error_class}: {outcome.message}",
+        )
+    return DetectorScore(
+        detector=result.detector,
+        version=result.version,
+        status="ok",
+        value=outcome.value,
+        threshold=outcome.threshold,
+        flagged=outcome.flagged,
+        action=spec.on_flag if outcome.flagged else "pass",
+        evidence=dict(outcome.evidence),
+    )
+
+
+def decide(scores: Sequence[DetectorScore]) -> tuple[Decision, list[str]]:
+    """The strongest action among ``scores``, with one reason per firing or failing detector."""
+    decision: Decision = "pass"
+    reasons: list[str] = []
+    for score in scores:
+        if score.status == "error":
+            reasons.append(f"{score.detector} failed ({score.error}); policy: {score.action}")
+        elif score.flagged:
+            reasons.append(f"{score.detector} flagged (score {score.value:.4g} >= {score.threshold}); policy: {score.action}")
+        if _STRENGTH[score.action] > _STRENGTH[decision]:
+            decision = score.action
+    return decision, reasons
+
+
+class Judge:
+    """Runs a rule set's detectors over samples and decides each one."""
+
+    def __init__(self) -> None:
+        self._detectors: dict[str, Detector] = {}
+        self._lock = Lock()
+
+    def detector(self, spec: DetectorSpec) -> Detector:
+        """The shared instance for ``spec``, built on first use."""
+        key = json.dumps(spec.model_dump(), sort_keys=True, default=str)
+        with self._lock:
+            if key not in self._detectors:
+                self._detectors[key] = build_detector(spec.kind, spec.name, dict(spec.params))
+            return self._detectors[key]
+
+    def judge(self, rules: Rules, samples: Sequence[Sample]) -> list[Judgement]:
+        """Decide every sample under ``rules``."""
+        detectors = [self.detector(spec) for spec in rules.detectors]
+        index_versions = sorted({v for d in detectors if (v := getattr(d, "index_version", None))})
+        judgements = []
+        for results in run_detectors(detectors, samples):
+            scores = [score_record(result, spec, rules) for result, spec in zip(results, rules.detectors)]
+            decision, reasons = decide(scores)
+            judgements.append(Judgement(decision, reasons, scores, ",".join(index_versions) or None))
+        return judgements

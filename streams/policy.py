@@ -1,0 +1,153 @@
+"""The policy file: which detectors run, their thresholds, and what each outcome does.
+
+A policy is YAML, validated by pydantic, with an operator-chosen ``version``. The version
+recorded in every verdict is that string plus a digest of the file's content, so an auditor
+can tell exactly which rules decided. Tenants may override the detector list, the correctors
+and the error action. A policy with no detectors passes everything.
+
+Example::
+
+    version: "2026-11-22"
+    on_detector_error: block        # fail closed (block or correct); "pass" must be explicit
+    detectors:
+      - name: takedowns
+        kind: hash_blocklist
+        params: {path: /etc/swerve/takedowns.txt}
+        on_flag: correct            # or block
+        corrector: mirror
+    correctors:
+      - name: mirror
+        kind: testing.mirror
+    max_attempts: 3
+    tenants:
+      acme:
+        detectors: []
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from swerve.errors import PolicyError
+
+
+class DetectorSpec(BaseModel):
+    """One detector as the policy configures it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    on_flag: Literal["correct", "block"] = "correct"
+    corrector: str | None = Field(default=None, description="Corrector to use when this detector fires.")
+
+
+class CorrectorSpec(BaseModel):
+    """One corrector as the policy configures it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Rules(BaseModel):
+    """The rules that decide one request: the whole policy, or one tenant's view of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on_detector_error: Literal["block", "correct", "pass"] = "block"
+    detectors: list[DetectorSpec] = Field(default_factory=list)
+    correctors: list[CorrectorSpec] = Field(default_factory=list)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _check_names(self) -> "Rules":
+        for kind, names in (("detector", [d.name for d in self.detectors]), ("corrector", [c.name for c in self.correctors])):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate {kind} names: {duplicates}")
+        known = {c.name for c in self.correctors}
+        for detector in self.detectors:
+            if detector.corrector is not None and detector.corrector not in known:
+                raise ValueError(f"detector {detector.name!r} names unknown corrector {detector.corrector!r}")
+        return self
+
+
+class TenantOverride(BaseModel):
+    """Fields a tenant may override; unset fields inherit from the policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on_detector_error: Literal["block", "correct", "pass"] | None = None
+    detectors: list[DetectorSpec] | None = None
+    correctors: list[CorrectorSpec] | None = None
+    max_attempts: int | None = Field(default=None, ge=1, le=10)
+
+
+class Policy(Rules):
+    """A whole policy file."""
+
+    version: str = Field(min_length=1)
+    tenants: dict[str, TenantOverride] = Field(default_factory=dict)
+    digest: str = Field(default="", description="sha256 of the file content; set by load_policy.")
+
+    @property
+    def full_version(self) -> str:
+        """What verdicts record: the operator's version plus the content digest."""
+        return f"{self.version}+{self.digest[:12]}" if self.digest else self.version
+
+    def rules_for(self, tenant: str) -> Rules:
+        """The rules for ``tenant``: the policy with that tenant's overrides applied."""
+        base = Rules(
+            on_detector_error=self.on_detector_error,
+            detectors=self.detectors,
+            correctors=self.correctors,
+            max_attempts=self.max_attempts,
+        )
+        override = self.tenants.get(tenant)
+        if override is None:
+            return base
+        changes = override.model_dump(exclude_none=True)
+        return Rules.model_validate({**base.model_dump(), **changes})
+
+
+def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
+    """Validate policy YAML ``text``; ``source`` names it in errors."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source} must be a YAML mapping, got {type(data).__name__}")
+    try:
+        policy = Policy.model_validate({**data, "digest": hashlib.sha256(text.encode()).hexdigest()})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()[:5])
+        raise PolicyError(f"{source} is not a valid policy: {problems}") from exc
+    for tenant in policy.tenants:
+        try:
+            policy.rules_for(tenant)
+        except ValidationError as exc:
+            raise PolicyError(f"{source}: tenant {tenant!r} override is inconsistent: {exc.errors()[0]['msg']}") from exc
+    return policy
+
+
+def load_policy(path: Path | str) -> Policy:
+    """Read and validate the policy file at ``path``."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {file}: {exc}") from exc
+    return parse_policy(text, source=str(file))
+
+
+PASS_EVERYTHING = Policy(version="pass-everything")

@@ -1,0 +1,69 @@
+"""What a stage wants published: an event and the short name of its topic.
+
+Stages return ``Publication`` lists and never touch the broker; the agent sends them and
+waits for every acknowledgement before the input offset may be committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from swerve.streams.events import AuditEvent, SwerveEvent
+from swerve.streams.ids import derive_id
+
+TopicName = Literal["verdicts", "flagged", "replacements", "delivery", "audit", "prompts_screened"]
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One event bound for one topic (short name, as in ``TopicNames``)."""
+
+    topic: TopicName
+    event: SwerveEvent
+
+
+def canonical_sha256(record: dict[str, Any]) -> str:
+    """sha256 of ``record`` as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def audit_of(stage: Literal["detect", "correct"], subject: SwerveEvent, decision: str, outputs: list[Publication]) -> Publication:
+    """The audit record of one decision: what was decided about ``subject`` and what was published."""
+    record = {
+        "subject_id": subject.id,
+        "request_id": subject.request_id,
+        "tenant": subject.tenant,
+        "decision": decision,
+        "outputs": [{"topic": p.topic, "id": p.event.id, "body": p.event.model_dump(mode="json")} for p in outputs],
+    }
+    # Inline image bytes are summarized by their sha256 (already in the ImageRef) to keep the log small.
+    for output in record["outputs"]:
+        _drop_inline_bytes(output["body"])
+    event = AuditEvent(
+        id=derive_id(subject.id, f"audit.{stage}"),
+        request_id=subject.request_id,
+        tenant=subject.tenant,
+        stage=stage,
+        decision=decision,
+        subject_id=subject.id,
+        output_ids=[p.event.id for p in outputs],
+        record=record,
+        record_sha256=canonical_sha256(record),
+    )
+    return Publication("audit", event)
+
+
+def _drop_inline_bytes(body: Any) -> None:
+    if isinstance(body, dict):
+        if "sha256" in body and "data" in body and body["data"] is not None:
+            body["data"] = None
+            body["data_omitted"] = True
+        for value in body.values():
+            _drop_inline_bytes(value)
+    elif isinstance(body, list):
+        for item in body:
+            _drop_inline_bytes(item)

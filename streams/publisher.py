@@ -1,0 +1,64 @@
+"""Sends a stage's publications and waits until the broker has acknowledged every one.
+
+The agent returns from its loop body only after ``publish`` returns, and faust acks (and
+later commits) the input only then: that is what makes processing at-least-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Mapping, Sequence
+
+import faust
+
+from swerve.streams.dead_letters import Origin, dead_letter
+from swerve.streams.envelope import EncodedEvent, child_traceparent, encode
+from swerve.streams.metrics import DLQ
+from swerve.streams.publication import Publication
+
+
+def message_headers(message: Any) -> list[tuple[str, bytes]]:
+    """A faust message's headers as a list of (name, bytes), whatever container faust used."""
+    headers = message.headers or []
+    if isinstance(headers, Mapping):
+        return [(str(k), bytes(v) if v is not None else b"") for k, v in headers.items()]
+    return [(str(k), bytes(v) if v is not None else b"") for k, v in headers]
+
+
+def incoming_traceparent(headers: Sequence[tuple[str, bytes]]) -> str | None:
+    for name, raw in headers:
+        if name == "traceparent":
+            return raw.decode("ascii", errors="replace")
+    return None
+
+
+class Publisher:
+    """Publishes to swerve topics by short name and awaits the acknowledgements."""
+
+    def __init__(self, topics: Mapping[str, faust.TopicT], source: str):
+        self.topics = topics
+        self.source = source
+
+    async def _send(self, topic: str, encoded: EncodedEvent) -> Any:
+        return await self.topics[topic].send(key=encoded.key, value=encoded.value, headers=encoded.headers)
+
+    async def publish(self, publications: Sequence[Publication], parent_traceparent: str | None) -> None:
+        """Send every publication, then wait for all acknowledgements (raises if any failed)."""
+        await self.publish_batch([(publications, parent_traceparent)])
+
+    async def publish_batch(self, groups: Sequence[tuple[Sequence[Publication], str | None]]) -> None:
+        """Send the publications of several inputs, each under its input's trace, then await every ack."""
+        pending = []
+        for publications, parent in groups:
+            for publication in publications:
+                encoded = encode(publication.event, source=self.source, traceparent=child_traceparent(parent))
+                pending.append(await self._send(publication.topic, encoded))
+        await asyncio.gather(*pending)
+
+    async def dead_letter(self, event: faust.EventT, error: BaseException, stage: str) -> None:
+        """Send the original message to the DLQ with its origin and the error, and wait for the ack."""
+        message = event.message
+        origin = Origin(message.topic, message.partition, message.offset)
+        encoded = dead_letter(origin, message.key, message.value, message_headers(message), error, stage)
+        await (await self._send("dlq", encoded))
+        DLQ.labels(stage=stage, error_class=type(error).__name__).inc()

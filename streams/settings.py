@@ -1,0 +1,116 @@
+"""Runtime settings of the swerve workers and CLI, read from ``SWERVE_*`` environment variables.
+
+Every knob an operator may turn lives here, with its default and its variable name, so the
+Helm chart and the docs can point at one place. This module must never open a connection.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+from swerve.errors import ConfigurationError
+from swerve.media import MediaLimits
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"]
+
+
+class KafkaSettings(BaseModel):
+    """How to reach the broker. Defaults suit the embedded development broker."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    client_id: str = "swerve"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for SSL or SASL_SSL, built from the configured files."""
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        context = ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
+        if self.ssl_certfile:
+            context.load_cert_chain(str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None)
+        return context
+
+    def aiokafka_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments shared by aiokafka producers, consumers and admin clients."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+            "client_id": self.client_id,
+        }
+        if self.security_protocol.startswith("SASL"):
+            if self.sasl_mechanism is None:
+                raise ConfigurationError(
+                    f"SWERVE_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs SWERVE_KAFKA_SASL_MECHANISM"
+                )
+            kwargs["sasl_mechanism"] = self.sasl_mechanism
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
+        context = self.ssl_context()
+        if context is not None:
+            kwargs["ssl_context"] = context
+        return kwargs
+
+
+class WorkerSettings(BaseModel):
+    """How a worker consumes and batches."""
+
+    app_id: str = "swerve"
+    topic_partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    detect_batch_size: int = Field(default=16, ge=1)
+    detect_batch_window_s: float = Field(default=0.05, gt=0)
+    correct_concurrency: int = Field(default=1, ge=1)
+    session_timeout_s: float = Field(default=10.0, gt=0)
+    heartbeat_interval_s: float = Field(default=3.0, gt=0)
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    web_port: int | None = None
+    exactly_once: bool = False
+
+
+class Settings(BaseModel):
+    """All swerve settings. Build with :meth:`from_env`."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    worker: WorkerSettings = WorkerSettings()
+    topic_prefix: str = "swerve"
+    policy_path: Path | None = None
+    image_store_uri: str = Field(default_factory=lambda: (Path.cwd() / ".swerve" / "images").resolve().as_uri())
+    media: MediaLimits = MediaLimits()
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / ".swerve")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Read ``SWERVE_*`` variables; unset ones keep their defaults.
+
+        ``SWERVE_KAFKA_BOOTSTRAP`` points every worker and CLI command at a real cluster.
+        """
+        env = dict(os.environ if environ is None else environ)
+
+        def pick(prefix: str, model: type[BaseModel]) -> dict[str, str]:
+            return {
+                name: env[f"{prefix}{name.upper()}"]
+                for name in model.model_fields
+                if f"{prefix}{name.upper()}" in env
+            }
+
+        top: dict[str, Any] = {
+            "kafka": KafkaSettings(**pick("SWERVE_KAFKA_", KafkaSettings)),  # type: ignore[arg-type]
+            "worker": WorkerSettings(**pick("SWERVE_WORKER_", WorkerSettings)),  # type: ignore[arg-type]
+            "media": MediaLimits(**pick("SWERVE_MEDIA_", MediaLimits)),  # type: ignore[arg-type]
+        }
+        for name in ("topic_prefix", "policy_path", "image_store_uri", "data_dir"):
+            if f"SWERVE_{name.upper()}" in env:
+                top[name] = env[f"SWERVE_{name.upper()}"]
+        return cls(**top)

@@ -1,0 +1,97 @@
+"""Model configurations of the toy world's generator: the classes Stable Diffusion uses, scaled down.
+
+`full` is the committed model; `smoke` is a tiny variant the tests train for a few
+steps. Both use standard diffusers blocks (CrossAttnDownBlock2D, ...), so
+`unet.set_attn_processor` reaches every cross-attention layer as it does in SD 1.x.
+This module only describes and builds untrained models; it must never train or load weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from swerve.toyworld.tokenizer import MODEL_MAX_LENGTH
+
+
+@dataclass(frozen=True)
+class ToyArchitecture:
+    """Sizes of the VAE, UNet and text encoder. Latents are image_size / 4 per side (three VAE blocks)."""
+
+    image_size: int = 64
+    latent_channels: int = 4
+    vae_channels: tuple[int, ...] = (32, 32, 64)
+    unet_channels: tuple[int, ...] = (32, 64, 64)
+    # Attention at 8x8 and 4x4 only: self-attention over the 16x16 latent tripled the CPU step time.
+    unet_down_blocks: tuple[str, ...] = ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D")
+    unet_up_blocks: tuple[str, ...] = ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")
+    unet_layers_per_block: int = 1
+    attention_head_dim: int = 8
+    text_width: int = 64
+    text_layers: int = 2
+    text_heads: int = 4
+
+    @property
+    def latent_size(self) -> int:
+        return self.image_size // 2 ** (len(self.vae_channels) - 1)
+
+
+FULL = ToyArchitecture()
+SMOKE = ToyArchitecture(vae_channels=(8, 8, 8), unet_channels=(16, 16, 16), attention_head_dim=8,
+                        text_width=32, text_layers=1, text_heads=2)
+ARCHITECTURES = {"full": FULL, "smoke": SMOKE}
+
+
+def build_vae(arch: ToyArchitecture) -> AutoencoderKL:
+    """An untrained AutoencoderKL with a downsampling factor of 2 ** (len(vae_channels) - 1)."""
+    blocks = len(arch.vae_channels)
+    return AutoencoderKL(
+        in_channels=3, out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * blocks, up_block_types=("UpDecoderBlock2D",) * blocks,
+        block_out_channels=arch.vae_channels, layers_per_block=1, latent_channels=arch.latent_channels,
+        norm_num_groups=min(8, arch.vae_channels[0]), sample_size=arch.image_size, scaling_factor=1.0,
+        # Fully convolutional, so training on crops matches inference on whole images.
+        mid_block_add_attention=False,
+    )
+
+
+def build_unet(arch: ToyArchitecture) -> UNet2DConditionModel:
+    """An untrained UNet2DConditionModel with cross-attention to the text encoder's hidden states."""
+    return UNet2DConditionModel(
+        sample_size=arch.latent_size, in_channels=arch.latent_channels, out_channels=arch.latent_channels,
+        down_block_types=arch.unet_down_blocks, up_block_types=arch.unet_up_blocks,
+        mid_block_type="UNetMidBlock2DCrossAttn", block_out_channels=arch.unet_channels,
+        layers_per_block=arch.unet_layers_per_block, cross_attention_dim=arch.text_width,
+        attention_head_dim=arch.attention_head_dim, norm_num_groups=min(16, arch.unet_channels[0]),
+    )
+
+
+def build_text_encoder(arch: ToyArchitecture, vocab_size: int, pad_token_id: int, bos_token_id: int,
+                       eos_token_id: int) -> CLIPTextModel:
+    """An untrained CLIPTextModel sized for the toy vocabulary."""
+    config = CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=arch.text_width, intermediate_size=arch.text_width * 4,
+        num_hidden_layers=arch.text_layers, num_attention_heads=arch.text_heads,
+        max_position_embeddings=MODEL_MAX_LENGTH, projection_dim=arch.text_width,
+        pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id,
+    )
+    return CLIPTextModel(config)
+
+
+def training_scheduler() -> DDPMScheduler:
+    """The noise schedule of Stable Diffusion 1.x (scaled linear betas, 1000 steps, epsilon prediction)."""
+    return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                         prediction_type="epsilon", clip_sample=False)
+
+
+def inference_scheduler() -> DDIMScheduler:
+    """The 25-step sampler saved in the pipeline: DDIM on the training schedule."""
+    return DDIMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                         prediction_type="epsilon", clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+
+
+def parameter_count(module: Any) -> int:
+    return sum(p.numel() for p in module.parameters())
