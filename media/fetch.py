@@ -49,7 +49,7 @@ def read_image_bytes(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS) -> byt
         ConfigurationError: the scheme is allowed but its fsspec backend is not installed.
     """
     if ref.data is not None:
-        data = ref.data
+        data: bytes = ref.data
         if len(data) > limits.max_bytes:
             raise MediaTooLargeError(
                 f"inline image is {len(data)} bytes, over the limit of {limits.max_bytes} "

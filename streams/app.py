@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> faust.App:
         processing_guarantee="exactly_once" if worker.exactly_once else "at_least_once",
         consumer_auto_offset_reset="earliest",
         store="memory://",
+        datadir=str(settings.data_dir / "faust"),
         web_enabled=worker.web_port is not None,
         web_port=worker.web_port or 6066,
         web_bind="0.0.0.0",

@@ -146,3 +146,7 @@ def topics_list() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -31,6 +31,7 @@ def build_worker_app(settings: Settings, role: Role, policy: Policy | None = Non
 
 def run_worker(settings: Settings, role: Role, *, loglevel: str = "info", metrics_port: int | None = None) -> None:
     """Run a worker until it is signalled to stop."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(ensure_topics(settings))
     app = build_worker_app(settings, role)
     if metrics_port is not None:

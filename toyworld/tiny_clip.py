@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from swerve.toyworld.vocabulary import SHAPE_COLOURS, SHAPES
+from swerve.toyworld.weights_paths import TINY_CLIP_CHECKPOINT
 
 MODEL_NAME = "swerve-toy-clip"
 CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
@@ -109,9 +110,9 @@ def create_untrained() -> tuple[Any, Callable[[Image.Image], torch.Tensor]]:
     return model, preprocess
 
 
-def load_tiny_clip(checkpoint: Path | str, device: str | torch.device | None = None) -> TinyClip:
-    """Load the trained tiny CLIP from a local checkpoint file."""
-    checkpoint = Path(checkpoint)
+def load_tiny_clip(checkpoint: Path | str | None = None, device: str | torch.device | None = None) -> TinyClip:
+    """Load the trained tiny CLIP from a local checkpoint file (default: the committed weights)."""
+    checkpoint = Path(checkpoint) if checkpoint is not None else TINY_CLIP_CHECKPOINT
     if not checkpoint.is_file():
         raise TinyClipMissing(f"tiny CLIP checkpoint not found at {checkpoint}")
     register_config()
