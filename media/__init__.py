@@ -29,11 +29,11 @@ from swerve.media.limits import MediaLimits
 from swerve.media.store import ImageStore
 
 __all__ = [
-    "MediaLimits",
     "ImageRef",
     "ImageStore",
-    "read_image_bytes",
-    "decode_image",
+    "MediaLimits",
     "decode_bytes",
+    "decode_image",
+    "read_image_bytes",
     "sha256_hex",
 ]

@@ -27,7 +27,7 @@ from typing import Final
 from swerve.errors import CorruptMediaError
 from swerve.media.media_types import JPEG, PNG, WEBP
 
-__all__ = ["declared_size", "check_complete"]
+__all__ = ["check_complete", "declared_size"]
 
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _PNG_MAX_DIMENSION: Final = 2**31 - 1
@@ -239,8 +239,7 @@ def _jpeg_check_complete(data: bytes) -> None:
 def _webp_size(data: bytes) -> tuple[int, int]:
     if len(data) < _WEBP_HEADER_BYTES:
         raise CorruptMediaError(
-            f"image/webp is truncated: {len(data)} bytes, the header needs "
-            f"{_WEBP_HEADER_BYTES}"
+            f"image/webp is truncated: {len(data)} bytes, the header needs {_WEBP_HEADER_BYTES}"
         )
     fourcc = data[12:16]
     if fourcc == b"VP8 ":  # lossy: key frame start code, then 14-bit sizes

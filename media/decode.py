@@ -15,14 +15,13 @@ import struct
 import zlib
 
 from PIL import Image, ImageFile
-
 from swerve.errors import CorruptMediaError
 from swerve.media.fetch import read_image_bytes
 from swerve.media.image_ref import ImageRef
 from swerve.media.limits import DEFAULT_LIMITS, MediaLimits
 from swerve.media.probe import ImageHeader, open_bounded
 
-__all__ = ["decode_image", "decode_bytes"]
+__all__ = ["decode_bytes", "decode_image"]
 
 
 def decode_image(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS) -> Image.Image:
@@ -77,6 +76,5 @@ def _load_rgb(image: ImageFile.ImageFile, header: ImageHeader) -> Image.Image:
         return image.convert("RGB")
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
         raise CorruptMediaError(
-            f"{header.media_type} image ({header.width}x{header.height}) cannot be "
-            f"decoded: {exc}"
+            f"{header.media_type} image ({header.width}x{header.height}) cannot be decoded: {exc}"
         ) from exc

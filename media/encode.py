@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from PIL import Image
-
 from swerve.errors import UnsupportedMediaTypeError
 from swerve.media.media_types import JPEG, PILLOW_FORMATS, PNG, WEBP
 

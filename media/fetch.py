@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any, Final, Generic, TypeVar, cast
 
 from fsspec.core import url_to_fs
-
 from swerve.errors import (
     ConfigurationError,
     MediaIntegrityError,
@@ -52,8 +51,7 @@ def read_image_bytes(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS) -> byt
         data: bytes = ref.data
         if len(data) > limits.max_bytes:
             raise MediaTooLargeError(
-                f"inline image is {len(data)} bytes, over the limit of {limits.max_bytes} "
-                "bytes"
+                f"inline image is {len(data)} bytes, over the limit of {limits.max_bytes} bytes"
             )
     elif ref.uri is not None:
         data = _fetch(ref.uri, limits)
@@ -90,8 +88,7 @@ def _read_bounded(uri: str, max_bytes: int) -> bytes:
         info = fs.info(path)
         if info.get("type") != "file":
             raise MediaUnreachableError(
-                f"cannot read image from {uri!r}: it is a {info.get('type')}, "
-                "not a regular file"
+                f"cannot read image from {uri!r}: it is a {info.get('type')}, not a regular file"
             )
         size = info.get("size")
         if isinstance(size, int) and size > max_bytes:
@@ -117,9 +114,7 @@ def _read_bounded(uri: str, max_bytes: int) -> bytes:
             f"cannot read image from {uri!r}: {type(exc).__name__}: {exc}"
         ) from exc
     if len(buffer) > max_bytes:
-        raise MediaTooLargeError(
-            f"image at {uri!r} is over the limit of {max_bytes} bytes"
-        )
+        raise MediaTooLargeError(f"image at {uri!r} is over the limit of {max_bytes} bytes")
     return bytes(buffer)
 
 

@@ -11,19 +11,20 @@ This module must never fetch or decode: see ``swerve.media.fetch`` and
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+import binascii
+from typing import TYPE_CHECKING, Annotated, Any
 
 from PIL import Image
 from pydantic import (
     Base64Bytes,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PositiveInt,
     field_validator,
     model_validator,
 )
-
 from swerve.errors import (
     ConfigurationError,
     DecompressionBombError,
@@ -46,14 +47,32 @@ __all__ = ["ImageRef"]
 _URI_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*://"
 
 
+def _require_strict_base64(value: object) -> object:
+    # Base64Bytes decodes leniently: it drops characters outside the alphabet, so raw image
+    # bytes passed by mistake would be silently garbled. Demand RFC 4648 base64 instead.
+    if isinstance(value, (bytes, bytearray, str)):
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(
+                "`data` must be standard base64 without line breaks; to wrap raw image "
+                "bytes use ImageRef.from_bytes"
+            ) from exc
+    return value
+
+
+#: Inline image bytes: raw bytes on the model, standard base64 on the wire and as input.
+InlineData = Annotated[Base64Bytes, BeforeValidator(_require_strict_base64)]
+
+
 class ImageRef(BaseModel):
     """An encoded image, carried inline or referenced by URI.
 
     Build one with ``ImageRef.from_bytes`` or ``ImageRef.from_image``: they check the image
     and choose inline or by reference. In JSON, ``data`` is standard base64. In Python,
     ``data`` is the raw bytes once validated, but the constructor, like any
-    ``Base64Bytes`` field, expects base64 *input*: ``ImageRef(data=raw_bytes, ...)`` fails
-    or garbles the bytes (the sha256 check then rejects them).
+    ``Base64Bytes`` field, expects base64 *input*: ``ImageRef(data=raw_bytes, ...)`` is a
+    validation error that points to ``from_bytes``.
 
     Args:
         media_type (`str`): ``image/png``, ``image/jpeg`` or ``image/webp``.
@@ -88,7 +107,7 @@ class ImageRef(BaseModel):
     )
     width: PositiveInt = Field(description="Width in pixels, as the header declares it.")
     height: PositiveInt = Field(description="Height in pixels, as the header declares it.")
-    data: Base64Bytes | None = Field(
+    data: InlineData | None = Field(
         default=None, repr=False, description="The encoded image inline, base64."
     )
     uri: str | None = Field(

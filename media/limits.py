@@ -12,10 +12,9 @@ import re
 from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
-
 from swerve.media.media_types import SUPPORTED_MEDIA_TYPES
 
-__all__ = ["MediaLimits", "DEFAULT_LIMITS"]
+__all__ = ["DEFAULT_LIMITS", "MediaLimits"]
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
 
@@ -57,8 +56,7 @@ class MediaLimits(BaseModel):
         unknown = [m for m in value if m not in SUPPORTED_MEDIA_TYPES]
         if unknown:
             raise ValueError(
-                f"allowed_media_types has {unknown}; swerve can only decode "
-                f"{SUPPORTED_MEDIA_TYPES}"
+                f"allowed_media_types has {unknown}; swerve can only decode {SUPPORTED_MEDIA_TYPES}"
             )
         return value
 

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from typing import Final
 
 __all__ = [
-    "PNG",
-    "JPEG",
-    "WEBP",
-    "SUPPORTED_MEDIA_TYPES",
-    "PILLOW_FORMATS",
-    "MEDIA_TYPE_BY_PILLOW_FORMAT",
     "FILE_EXTENSIONS",
+    "JPEG",
+    "MEDIA_TYPE_BY_PILLOW_FORMAT",
+    "PILLOW_FORMATS",
+    "PNG",
+    "SUPPORTED_MEDIA_TYPES",
+    "WEBP",
     "sniff_media_type",
 ]
 

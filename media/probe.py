@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, UnidentifiedImageError
-
 from swerve.errors import (
     CorruptMediaError,
     DecompressionBombError,
@@ -135,7 +134,14 @@ def _pillow_open(data: bytes, media_type: str, limits: MediaLimits) -> ImageFile
             f"Pillow refused the {media_type} image header as a decompression bomb ({exc}); "
             f"swerve's limit is {limits.max_pixels} pixels"
         ) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        struct.error,
+    ) as exc:
         raise CorruptMediaError(
             f"Pillow cannot parse the {media_type} image header: {exc}"
         ) from exc

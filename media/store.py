@@ -19,7 +19,6 @@ from typing import Any, cast
 
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
-
 from swerve.errors import ConfigurationError, MediaIntegrityError, UnsupportedMediaTypeError
 from swerve.media.hashing import sha256_hex
 from swerve.media.media_types import FILE_EXTENSIONS
@@ -111,8 +110,7 @@ class ImageStore:
         actual = sha256_hex(data)
         if actual != sha256:
             raise MediaIntegrityError(
-                f"refusing to store bytes with sha256 {actual} under the declared "
-                f"sha256 {sha256!r}"
+                f"refusing to store bytes with sha256 {actual} under the declared sha256 {sha256!r}"
             )
         relative = f"{sha256[:2]}/{sha256}{extension}"
         path = f"{self._root}/{relative}"

@@ -11,7 +11,7 @@ import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from swerve.errors import ConfigurationError
 from swerve.media import MediaLimits
@@ -106,11 +106,15 @@ class Settings(BaseModel):
             }
 
         top: dict[str, Any] = {
-            "kafka": KafkaSettings(**pick("SWERVE_KAFKA_", KafkaSettings)),  # type: ignore[arg-type]
-            "worker": WorkerSettings(**pick("SWERVE_WORKER_", WorkerSettings)),  # type: ignore[arg-type]
-            "media": MediaLimits(**pick("SWERVE_MEDIA_", MediaLimits)),  # type: ignore[arg-type]
+            "kafka": pick("SWERVE_KAFKA_", KafkaSettings),
+            "worker": pick("SWERVE_WORKER_", WorkerSettings),
+            "media": pick("SWERVE_MEDIA_", MediaLimits),
         }
         for name in ("topic_prefix", "policy_path", "image_store_uri", "data_dir"):
             if f"SWERVE_{name.upper()}" in env:
                 top[name] = env[f"SWERVE_{name.upper()}"]
-        return cls(**top)
+        try:
+            return cls.model_validate(top)
+        except ValidationError as exc:
+            problems = "; ".join(f"SWERVE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+            raise ConfigurationError(f"invalid swerve settings: {problems}") from exc

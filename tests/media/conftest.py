@@ -17,7 +17,6 @@ from typing import Any
 import fsspec
 import pytest
 from PIL import Image
-
 from swerve.media import ImageRef, ImageStore, sha256_hex
 
 
@@ -28,8 +27,13 @@ class Build:
     def image(width: int = 8, height: int = 6, mode: str = "RGB") -> Image.Image:
         """A small image with distinct pixels, so lossless round trips can be compared."""
         rgb = Image.new("RGB", (width, height))
-        rgb.putdata([((x * 37) % 256, (y * 53) % 256, (x * y) % 256)
-                     for y in range(height) for x in range(width)])
+        rgb.putdata(
+            [
+                ((x * 37) % 256, (y * 53) % 256, (x * y) % 256)
+                for y in range(height)
+                for x in range(width)
+            ]
+        )
         return rgb if mode == "RGB" else rgb.convert(mode)
 
     @staticmethod
@@ -84,8 +88,11 @@ class Build:
         """A WebP whose VP8X header declares a huge canvas around a real 1x1 image."""
         tiny = cls.webp(1, 1, lossless=True)
         image_chunk = tiny[12:]  # the VP8L chunk of a simple-format WebP
-        vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" + (
-            (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+        vp8x = (
+            b"VP8X"
+            + struct.pack("<I", 10)
+            + b"\x00\x00\x00\x00"
+            + ((width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little"))
         )
         body = b"WEBP" + vp8x + image_chunk
         return b"RIFF" + struct.pack("<I", len(body)) + body
@@ -99,17 +106,17 @@ class Build:
         return bytes(data)
 
     @staticmethod
-    def ref(data: bytes, **overrides: Any) -> ImageRef:
-        """An inline ImageRef for ``data``; override any field to make it lie."""
-        with Image.open(io.BytesIO(data)) as image:
+    def ref(encoded: bytes, /, **overrides: Any) -> ImageRef:
+        """An inline ImageRef for ``encoded``; override any field to make it lie."""
+        with Image.open(io.BytesIO(encoded)) as image:
             width, height = image.size
             media_type = Image.MIME.get(image.format or "", "image/png")
         fields: dict[str, Any] = {
             "media_type": media_type,
-            "sha256": sha256_hex(data),
+            "sha256": sha256_hex(encoded),
             "width": width,
             "height": height,
-            "data": base64.b64encode(data),
+            "data": base64.b64encode(encoded),
         }
         fields.update(overrides)
         return ImageRef(**fields)
