@@ -17,6 +17,7 @@ from swerve.correctors.protocol import CorrectionRequest, Corrector, Finding
 from swerve.correctors.registry import build_corrector
 from swerve.detectors.protocol import Sample
 from swerve.media import ImageRef, ImageStore, MediaLimits, sha256_hex
+from swerve.media.encode import encode_image
 from swerve.streams.detect_stage import verdict_for
 from swerve.streams.events import DeliveryEvent, FlaggedEvent, ReplacementEvent
 from swerve.streams.ids import derive_id
@@ -31,6 +32,7 @@ class Verification:
 
     judgement: Judgement
     image_sha256: str
+    encoded: bytes
 
     @property
     def passed(self) -> bool:
@@ -72,9 +74,11 @@ class CorrectStage:
             return self._blocked(flagged, "no corrector configured for this policy", [])
 
         def verify(candidate: Image.Image) -> Verification:
-            digest = sha256_hex(candidate.tobytes())
+            # Judge the bytes that would be delivered, so digests match what consumers receive.
+            encoded = encode_image(candidate, "image/png")
+            digest = sha256_hex(encoded)
             sample = Sample(generation.request_id, candidate, digest, generation.prompt, generation.seed)
-            return Verification(self.judge.judge(rules, [sample])[0], digest)
+            return Verification(self.judge.judge(rules, [sample])[0], digest, encoded)
 
         request = CorrectionRequest(
             request_id=generation.request_id,
@@ -104,7 +108,7 @@ class CorrectStage:
     def _replaced(self, flagged: FlaggedEvent, outcome: CorrectionOutcome[Verification], verdicts: list[Publication]) -> list[Publication]:
         generation = flagged.generation
         assert outcome.replacement is not None and outcome.verification is not None
-        ref = ImageRef.from_image(outcome.replacement.image, limits=self.limits, store=self.store)
+        ref = ImageRef.from_bytes(outcome.verification.encoded, limits=self.limits, store=self.store)
         final_verdict = verdicts[-1].event
         replacement = ReplacementEvent(
             id=derive_id(generation.id, "replacement"),
