@@ -21,7 +21,7 @@ from typing import Any, Literal
 import faust
 
 from swerve.errors import InvalidInputError
-from swerve.media import ImageStore
+from swerve.media import ImageStore, MediaLimits
 from swerve.streams.correct_stage import CorrectStage
 from swerve.streams.detect_stage import DecodedGeneration, detect
 from swerve.streams.inputs import decode_flagged, decode_generation
@@ -32,6 +32,17 @@ from swerve.streams.publisher import Publisher, incoming_traceparent, message_he
 from swerve.streams.settings import Settings
 
 Role = Literal["detect", "correct", "all"]
+
+
+def decode_all(raw: list[tuple[bytes | None, list[tuple[str, bytes]]]], limits: MediaLimits) -> list[DecodedGeneration | InvalidInputError]:
+    """Decode a micro-batch in one executor call; invalid inputs come back as their error."""
+    results: list[DecodedGeneration | InvalidInputError] = []
+    for value, headers in raw:
+        try:
+            results.append(decode_generation(value, headers, limits))
+        except InvalidInputError as exc:
+            results.append(exc)
+    return results
 log = logging.getLogger("swerve.agents")
 
 
@@ -47,13 +58,14 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
         async def detect_agent(stream: faust.StreamT[Any]) -> None:
             loop = asyncio.get_running_loop()
             async for events in stream.take_events(settings.worker.detect_batch_size, within=settings.worker.detect_batch_window_s):
+                raw = [(event.message.value, message_headers(event.message)) for event in events]
+                results = await loop.run_in_executor(detect_pool, decode_all, raw, limits)
                 decoded: list[tuple[faust.EventT, DecodedGeneration]] = []
-                for event in events:
-                    headers = message_headers(event.message)
-                    try:
-                        decoded.append((event, await loop.run_in_executor(detect_pool, decode_generation, event.message.value, headers, limits)))
-                    except InvalidInputError as exc:
-                        await publisher.dead_letter(event, exc, "decode")
+                for event, result in zip(events, results):
+                    if isinstance(result, InvalidInputError):
+                        await publisher.dead_letter(event, result, "decode")
+                    else:
+                        decoded.append((event, result))
                 if not decoded:
                     continue
                 started = time.perf_counter()
