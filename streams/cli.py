@@ -43,21 +43,30 @@ def broker(
     """
     from swerve.streams.embedded_broker import EmbeddedBroker
 
+    class StopRequested(Exception):
+        """Raised from the signal handler to interrupt the wait; the broker stops in `finally`."""
+
+    def request_stop(signum: int, _frame: object) -> None:
+        raise StopRequested(signal.Signals(signum).name)
+
+    # Handlers first: a signal that arrives while the broker starts must still stop it cleanly.
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     embedded = EmbeddedBroker(host=host, port=port or None)
-    embedded.start()
-    typer.echo(f"broker listening on {embedded.bootstrap}")
-    typer.echo(f"export SWERVE_KAFKA_BOOTSTRAP={embedded.bootstrap}")
-    sys.stdout.flush()
-
-    def stop(signum: int, _frame: object) -> None:
+    try:
+        embedded.start()
+        typer.echo(f"broker listening on {embedded.bootstrap}")
+        typer.echo(f"export SWERVE_KAFKA_BOOTSTRAP={embedded.bootstrap}")
+        sys.stdout.flush()
+        code = embedded.wait()
+    except StopRequested as stop:
         embedded.stop()
-        typer.echo(f"broker stopped ({signal.Signals(signum).name})")
-        raise typer.Exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    code = embedded.wait()
-    raise typer.Exit(code)
+        typer.echo(f"broker stopped ({stop})")
+        raise typer.Exit(0) from None
+    finally:
+        embedded.stop()
+    typer.echo(f"broker exited unexpectedly with code {code}", err=True)
+    raise typer.Exit(code or 1)
 
 
 @app.command()
@@ -66,6 +75,7 @@ def worker(
     policy: Optional[Path] = typer.Option(None, help="Policy YAML (overrides SWERVE_POLICY_PATH). None passes everything."),
     metrics_port: Optional[int] = typer.Option(None, help="Serve Prometheus /metrics on this port."),
     loglevel: str = typer.Option("info", help="Log level."),
+    log_format: str = typer.Option("json", help="json: one JSON object per line (for log pipelines); text: faust's console format."),
 ) -> None:
     """Run a stream worker. Stops cleanly on Ctrl-C or SIGTERM, committing only acknowledged work."""
     from swerve.streams.worker import run_worker
@@ -76,7 +86,9 @@ def worker(
     if policy is not None:
         settings = settings.model_copy(update={"policy_path": policy})
     sys.argv = [sys.argv[0]]  # faust's Worker parses argv; ours are already consumed
-    run_worker(settings, role, loglevel=loglevel, metrics_port=metrics_port)  # type: ignore[arg-type]
+    if log_format not in ("json", "text"):
+        raise typer.BadParameter(f"log format must be json or text, got {log_format!r}")
+    run_worker(settings, role, loglevel=loglevel, metrics_port=metrics_port, json_logs=log_format == "json")  # type: ignore[arg-type]
 
 
 @app.command()

@@ -14,6 +14,7 @@ import faust
 from swerve.streams.admin import ensure_topics
 from swerve.streams.agents import Role, install_agents
 from swerve.streams.app import create_app, topic_map
+from swerve.streams.json_logs import logging_config
 from swerve.streams.metrics import serve_metrics
 from swerve.streams.policy import PASS_EVERYTHING, Policy, load_policy
 from swerve.streams.settings import Settings
@@ -29,13 +30,13 @@ def build_worker_app(settings: Settings, role: Role, policy: Policy | None = Non
     return app
 
 
-def run_worker(settings: Settings, role: Role, *, loglevel: str = "info", metrics_port: int | None = None) -> None:
-    """Run a worker until it is signalled to stop."""
+def run_worker(settings: Settings, role: Role, *, loglevel: str = "info", metrics_port: int | None = None, json_logs: bool = True) -> None:
+    """Run a worker until it is signalled to stop. Logs are JSON lines unless ``json_logs`` is False."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(ensure_topics(settings))
     app = build_worker_app(settings, role)
     if metrics_port is not None:
         serve_metrics(metrics_port)
     logging.getLogger("swerve").setLevel(loglevel.upper())
-    worker = faust.Worker(app, loglevel=loglevel)
+    worker = faust.Worker(app, loglevel=loglevel, logging_config=logging_config(loglevel) if json_logs else None)
     worker.execute_from_commandline()
