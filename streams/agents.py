@@ -26,7 +26,7 @@ from swerve.streams.correct_stage import CorrectStage
 from swerve.streams.detect_stage import DecodedGeneration, detect
 from swerve.streams.inputs import decode_flagged, decode_generation
 from swerve.streams.judging import Judge
-from swerve.streams.metrics import CORRECTION_ATTEMPTS, EVENTS, STAGE_SECONDS
+from swerve.streams.metrics import CORRECTION_ATTEMPTS, EVENTS, READY, STAGE_SECONDS, observe_lag
 from swerve.streams.policy import Policy
 from swerve.streams.publisher import Publisher, incoming_traceparent, message_headers
 from swerve.streams.settings import Settings
@@ -51,6 +51,14 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
     judge = Judge()
     publisher = Publisher(topics, source=f"/swerve/{settings.worker.app_id}")
     limits = settings.media
+
+    def record_lag(event: faust.EventT) -> None:
+        message = event.message
+        observe_lag(message.topic, message.partition, message.offset, app.consumer.highwater(message.tp))
+
+    @app.task
+    async def mark_ready() -> None:
+        READY.set()
     if role in ("detect", "all"):
         detect_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swerve-detect")
 
@@ -58,6 +66,7 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
         async def detect_agent(stream: faust.StreamT[Any]) -> None:
             loop = asyncio.get_running_loop()
             async for events in stream.take_events(settings.worker.detect_batch_size, within=settings.worker.detect_batch_window_s):
+                record_lag(events[-1])
                 raw = [(event.message.value, message_headers(event.message)) for event in events]
                 results = await loop.run_in_executor(detect_pool, decode_all, raw, limits)
                 decoded: list[tuple[faust.EventT, DecodedGeneration]] = []
@@ -93,6 +102,7 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
         async def correct_agent(stream: faust.StreamT[Any]) -> None:
             loop = asyncio.get_running_loop()
             async for event in stream.events():
+                record_lag(event)
                 headers = message_headers(event.message)
                 try:
                     flagged, image = await loop.run_in_executor(correct_pool, decode_flagged, event.message.value, headers, limits)

@@ -1,12 +1,16 @@
-"""Prometheus metrics of the workers (DESIGN.md, "Observability and operations").
+"""Prometheus metrics and the health endpoints of a worker (DESIGN.md, "Observability").
 
-Counters and histograms are module-level, as prometheus_client expects; ``serve_metrics``
-exposes them on ``/metrics`` when a port is configured (``SWERVE_METRICS_PORT``).
+``serve_metrics(port)`` starts one small HTTP server in a background thread:
+``/metrics`` (Prometheus text format), ``/healthz`` (the process is alive) and ``/readyz``
+(200 once the worker's agents have started consuming, 503 before).
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 EVENTS = Counter("swerve_events_total", "Events processed, by stage and outcome.", ["stage", "outcome"])
 DLQ = Counter("swerve_dlq_total", "Messages sent to the dead-letter queue, by stage and error class.", ["stage", "error_class"])
@@ -17,8 +21,42 @@ STAGE_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
 )
 CORRECTION_ATTEMPTS = Histogram("swerve_correction_attempts", "Attempts per corrected request.", buckets=(1, 2, 3, 4, 5, 10))
+CONSUMER_LAG = Gauge("swerve_consumer_lag", "Messages behind the partition's high watermark, as last seen.", ["topic", "partition"])
+
+READY = threading.Event()
 
 
-def serve_metrics(port: int, address: str = "0.0.0.0") -> None:
-    """Expose ``/metrics`` on ``address:port`` from a background thread."""
-    start_http_server(port, addr=address)
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
+        if self.path == "/metrics":
+            self._reply(200, generate_latest(), CONTENT_TYPE_LATEST)
+        elif self.path == "/healthz":
+            self._reply(200, b"ok\n", "text/plain")
+        elif self.path == "/readyz":
+            ready = READY.is_set()
+            self._reply(200 if ready else 503, b"ready\n" if ready else b"starting\n", "text/plain")
+        else:
+            self._reply(404, b"not found\n", "text/plain")
+
+    def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence per-request logs
+        return
+
+
+def serve_metrics(port: int, address: str = "0.0.0.0") -> ThreadingHTTPServer:
+    """Serve ``/metrics``, ``/healthz`` and ``/readyz`` on ``address:port`` from a daemon thread."""
+    server = ThreadingHTTPServer((address, port), _Handler)
+    threading.Thread(target=server.serve_forever, name="swerve-metrics", daemon=True).start()
+    return server
+
+
+def observe_lag(topic: str, partition: int, offset: int, highwater: int | None) -> None:
+    """Record how far behind the consumer is after reading ``offset``."""
+    if highwater is not None:
+        CONSUMER_LAG.labels(topic=topic, partition=str(partition)).set(max(highwater - offset - 1, 0))
