@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from swerve.detectors.protocol import Sample, Score
-from swerve.errors import ConfigurationError
+from swerve.errors import ConfigurationError, DetectorError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -45,6 +45,8 @@ class HashBlocklistDetector:
         self.version = f"1+list.{list_digest}"
 
     def score(self, batch: Sequence[Sample]) -> list[Score]:
+        if any(sample.image_sha256 is None for sample in batch):
+            raise DetectorError(f"{self.name} judges image bytes; it cannot run on prompt-only samples")
         return [
             Score(
                 value=1.0 if sample.image_sha256 in self.blocked else 0.0,

@@ -16,11 +16,15 @@ from PIL import Image
 
 @dataclass(frozen=True)
 class Sample:
-    """One generated image with the request it belongs to."""
+    """One generated image with the request it belongs to.
+
+    At prompt screening there is no image yet (``image`` is None): prompt detectors read only
+    ``prompt`` and ``seed``, and an image detector given such a sample must raise.
+    """
 
     request_id: str
-    image: Image.Image
-    image_sha256: str
+    image: Image.Image | None
+    image_sha256: str | None
     prompt: str = ""
     seed: int | None = None
 

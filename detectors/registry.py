@@ -16,6 +16,7 @@ from swerve.errors import PolicyError
 
 BUILTIN_DETECTORS: dict[str, str] = {
     "hash_blocklist": "swerve.detectors.hash_blocklist:HashBlocklistDetector",
+    "prompt_memorization": "swerve.detectors.prompt_memorization:PromptMemorizationDetector",
 }
 
 

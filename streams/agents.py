@@ -24,6 +24,9 @@ from swerve.errors import InvalidInputError
 from swerve.media import ImageStore, MediaLimits
 from swerve.streams.correct_stage import CorrectStage
 from swerve.streams.detect_stage import DecodedGeneration, detect
+from swerve.streams.envelope import decode
+from swerve.streams.events import PromptEvent
+from swerve.streams.screen_stage import screen
 from swerve.streams.inputs import decode_flagged, decode_generation
 from swerve.streams.judging import Judge
 from swerve.streams.metrics import CORRECTION_ATTEMPTS, EVENTS, READY, STAGE_SECONDS, observe_lag
@@ -31,7 +34,7 @@ from swerve.streams.policy import Policy
 from swerve.streams.publisher import Publisher, incoming_traceparent, message_headers
 from swerve.streams.settings import Settings
 
-Role = Literal["detect", "correct", "all"]
+Role = Literal["screen", "detect", "correct", "all"]
 
 
 def decode_all(raw: list[tuple[bytes | None, list[tuple[str, bytes]]]], limits: MediaLimits) -> list[DecodedGeneration | InvalidInputError]:
@@ -92,6 +95,39 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
                 )
                 for publications in outputs:
                     EVENTS.labels(stage="detect", outcome=publications[0].event.decision).inc()  # type: ignore[attr-defined]
+
+    if role in ("screen", "all"):
+        screen_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swerve-screen")
+
+        @app.agent(topics["prompts"], name="swerve.screen")
+        async def screen_agent(stream: faust.StreamT[Any]) -> None:
+            loop = asyncio.get_running_loop()
+            async for events in stream.take_events(settings.worker.detect_batch_size, within=settings.worker.detect_batch_window_s):
+                record_lag(events[-1])
+                prompts: list[tuple[faust.EventT, PromptEvent]] = []
+                for event in events:
+                    try:
+                        decoded = decode(event.message.value, message_headers(event.message), PromptEvent)
+                    except InvalidInputError as exc:
+                        await publisher.dead_letter(event, exc, "decode")
+                        continue
+                    prompts.append((event, decoded))  # type: ignore[arg-type]
+                if not prompts:
+                    continue
+                started = time.perf_counter()
+                try:
+                    outputs = await loop.run_in_executor(screen_pool, screen, judge, policy, [p for _, p in prompts])
+                except Exception as exc:  # noqa: BLE001 - an unexpected stage failure is routed, never dropped
+                    log.exception("screen stage failed on a batch of %d; sending it to the DLQ", len(prompts))
+                    for event, _ in prompts:
+                        await publisher.dead_letter(event, exc, "screen")
+                    continue
+                STAGE_SECONDS.labels(stage="screen").observe(time.perf_counter() - started)
+                await publisher.publish_batch(
+                    [(publications, incoming_traceparent(message_headers(event.message))) for (event, _), publications in zip(prompts, outputs)]
+                )
+                for publications in outputs:
+                    EVENTS.labels(stage="screen", outcome=publications[0].event.decision).inc()  # type: ignore[attr-defined]
 
     if role in ("correct", "all"):
         concurrency = settings.worker.correct_concurrency

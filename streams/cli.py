@@ -71,7 +71,7 @@ def broker(
 
 @app.command()
 def worker(
-    role: str = typer.Option("all", help="detect: score generations; correct: regenerate flagged ones; all: both."),
+    role: str = typer.Option("all", help="screen: score prompts before generation; detect: score generated images; correct: regenerate flagged ones; all: every role."),
     policy: Optional[Path] = typer.Option(None, help="Policy YAML (overrides SWERVE_POLICY_PATH). None passes everything."),
     metrics_port: Optional[int] = typer.Option(None, help="Serve Prometheus /metrics on this port."),
     loglevel: str = typer.Option("info", help="Log level."),
@@ -80,8 +80,8 @@ def worker(
     """Run a stream worker. Stops cleanly on Ctrl-C or SIGTERM, committing only acknowledged work."""
     from swerve.streams.worker import run_worker
 
-    if role not in ("detect", "correct", "all"):
-        raise typer.BadParameter(f"role must be detect, correct or all, got {role!r}")
+    if role not in ("screen", "detect", "correct", "all"):
+        raise typer.BadParameter(f"role must be screen, detect, correct or all, got {role!r}")
     settings = Settings.from_env()
     if policy is not None:
         settings = settings.model_copy(update={"policy_path": policy})

@@ -131,7 +131,7 @@ class AuditEvent(SwerveEvent):
 
     ce_type: ClassVar[str] = "dev.swerve.audit.v1"
 
-    stage: Literal["detect", "correct"]
+    stage: Literal["detect", "correct", "screen"]
     decision: str
     subject_id: str = Field(description="The event this decision is about.")
     output_ids: list[str] = Field(default_factory=list, description="Events published for this decision.")
@@ -139,9 +139,50 @@ class AuditEvent(SwerveEvent):
     record_sha256: str
 
 
+class PromptEvent(SwerveEvent):
+    """A prompt before generation, for prompt-level screening (``swerve.prompts``)."""
+
+    ce_type: ClassVar[str] = "dev.swerve.prompt.v1"
+
+    prompt: str = Field(max_length=4096)
+    negative_prompt: str | None = Field(default=None, max_length=4096)
+    seed: int | None = None
+    model_id: str | None = None
+
+
+class TokenAttributionRecord(BaseModel):
+    """How much one prompt token drives a prompt detector's score."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token: str
+    position: int
+    weight: float
+
+
+class ScreenedPromptEvent(SwerveEvent):
+    """The screening verdict on a prompt (``swerve.prompts.screened``).
+
+    ``decision`` tells the generator what to do: ``pass`` (generate as usual), ``correct``
+    (generate with mitigation, e.g. prompt-embedding mitigation) or ``block``.
+    """
+
+    ce_type: ClassVar[str] = "dev.swerve.prompt_screened.v1"
+
+    prompt_id: str
+    prompt: str
+    decision: Decision
+    reasons: list[str] = Field(default_factory=list)
+    scores: list[DetectorScore]
+    attributions: list[TokenAttributionRecord] = Field(default_factory=list, description="Per-token attribution when a detector explains itself.")
+    policy_version: str
+
+
 EVENT_TYPES: dict[str, type[SwerveEvent]] = {
     model.ce_type: model
-    for model in (GenerationEvent, VerdictEvent, FlaggedEvent, ReplacementEvent, DeliveryEvent, AuditEvent)
+    for model in (
+        GenerationEvent, VerdictEvent, FlaggedEvent, ReplacementEvent, DeliveryEvent, AuditEvent, PromptEvent, ScreenedPromptEvent,
+    )
 }
 
 # Which model each topic carries, by short topic name (see TopicNames).
@@ -152,4 +193,6 @@ TOPIC_EVENTS: dict[str, type[SwerveEvent]] = {
     "replacements": ReplacementEvent,
     "delivery": DeliveryEvent,
     "audit": AuditEvent,
+    "prompts": PromptEvent,
+    "prompts_screened": ScreenedPromptEvent,
 }

@@ -91,13 +91,14 @@ class Judge:
                 self._detectors[key] = build_detector(spec.kind, spec.name, dict(spec.params))
             return self._detectors[key]
 
-    def judge(self, rules: Rules, samples: Sequence[Sample]) -> list[Judgement]:
-        """Decide every sample under ``rules``."""
-        detectors = [self.detector(spec) for spec in rules.detectors]
+    def judge(self, rules: Rules, samples: Sequence[Sample], specs: Sequence[DetectorSpec] | None = None) -> list[Judgement]:
+        """Decide every sample under ``rules``, with ``specs`` (default: the image detectors)."""
+        specs = rules.detectors if specs is None else specs
+        detectors = [self.detector(spec) for spec in specs]
         index_versions = sorted({v for d in detectors if (v := getattr(d, "index_version", None))})
         judgements = []
         for results in run_detectors(detectors, samples):
-            scores = [score_record(result, spec, rules) for result, spec in zip(results, rules.detectors)]
+            scores = [score_record(result, spec, rules) for result, spec in zip(results, specs)]
             decision, reasons = decide(scores)
             judgements.append(Judgement(decision, reasons, scores, ",".join(index_versions) or None))
         return judgements

@@ -65,12 +65,18 @@ class Rules(BaseModel):
 
     on_detector_error: Literal["block", "correct", "pass"] = "block"
     detectors: list[DetectorSpec] = Field(default_factory=list)
+    prompt_detectors: list[DetectorSpec] = Field(default_factory=list, description="Run on swerve.prompts before generation.")
     correctors: list[CorrectorSpec] = Field(default_factory=list)
     max_attempts: int = Field(default=3, ge=1, le=10)
 
     @model_validator(mode="after")
     def _check_names(self) -> "Rules":
-        for kind, names in (("detector", [d.name for d in self.detectors]), ("corrector", [c.name for c in self.correctors])):
+        groups = (
+            ("detector", [d.name for d in self.detectors]),
+            ("prompt detector", [d.name for d in self.prompt_detectors]),
+            ("corrector", [c.name for c in self.correctors]),
+        )
+        for kind, names in groups:
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
                 raise ValueError(f"duplicate {kind} names: {duplicates}")
@@ -88,6 +94,7 @@ class TenantOverride(BaseModel):
 
     on_detector_error: Literal["block", "correct", "pass"] | None = None
     detectors: list[DetectorSpec] | None = None
+    prompt_detectors: list[DetectorSpec] | None = None
     correctors: list[CorrectorSpec] | None = None
     max_attempts: int | None = Field(default=None, ge=1, le=10)
 
@@ -109,6 +116,7 @@ class Policy(Rules):
         base = Rules(
             on_detector_error=self.on_detector_error,
             detectors=self.detectors,
+            prompt_detectors=self.prompt_detectors,
             correctors=self.correctors,
             max_attempts=self.max_attempts,
         )

@@ -31,7 +31,7 @@ def canonical_sha256(record: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def audit_of(stage: Literal["detect", "correct"], subject: SwerveEvent, decision: str, outputs: list[Publication]) -> Publication:
+def audit_of(stage: Literal["detect", "correct", "screen"], subject: SwerveEvent, decision: str, outputs: list[Publication]) -> Publication:
     """The audit record of one decision: what was decided about ``subject`` and what was published."""
     record = {
         "subject_id": subject.id,

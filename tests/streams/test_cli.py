@@ -21,4 +21,4 @@ def test_given_help_then_every_command_is_listed() -> None:
 def test_given_an_unknown_role_then_the_worker_refuses_before_connecting() -> None:
     result = runner.invoke(app, ["worker", "--role", "everything"])
     assert result.exit_code != 0
-    assert "role must be detect, correct or all" in result.output
+    assert "role must be screen, detect, correct or all" in result.output
