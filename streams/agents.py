@@ -59,9 +59,14 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
         message = event.message
         observe_lag(message.topic, message.partition, message.offset, app.consumer.highwater(message.tp))
 
-    @app.task
-    async def mark_ready() -> None:
+    # Ready once this worker owns partitions; not ready while a rebalance takes them away.
+    @app.on_partitions_assigned.connect
+    async def mark_ready(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
         READY.set()
+
+    @app.on_partitions_revoked.connect
+    async def mark_rebalancing(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
+        READY.clear()
     if role in ("detect", "all"):
         detect_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swerve-detect")
 

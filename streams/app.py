@@ -52,6 +52,10 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=worker.heartbeat_interval_s,
         broker_commit_interval=worker.commit_interval_s,
         producer_acks=-1,
+        # A dead letter carries the original message, which may be as large as the biggest image.
+        producer_max_request_size=settings.media.max_bytes + 1024 * 1024,
+        # swerve does not use faust's leader election; without this faust creates an extra topic.
+        topic_disable_leader=True,
         processing_guarantee="exactly_once" if worker.exactly_once else "at_least_once",
         consumer_auto_offset_reset="earliest",
         store="memory://",

@@ -2,7 +2,8 @@
 
 ``serve_metrics(port)`` starts one small HTTP server in a background thread:
 ``/metrics`` (Prometheus text format), ``/healthz`` (the process is alive) and ``/readyz``
-(200 once the worker's agents have started consuming, 503 before).
+(200 while the worker owns assigned partitions, 503 before the first assignment and
+during a rebalance).
 """
 
 from __future__ import annotations

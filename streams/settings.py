@@ -17,7 +17,9 @@ from swerve.errors import ConfigurationError
 from swerve.media import MediaLimits
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"]
+# Mechanisms that work with a username and password; OAUTHBEARER and GSSAPI need more than
+# swerve passes through, so they are refused here rather than failing at connect time.
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class KafkaSettings(BaseModel):
@@ -98,12 +100,16 @@ class Settings(BaseModel):
         """
         env = dict(os.environ if environ is None else environ)
 
-        def pick(prefix: str, model: type[BaseModel]) -> dict[str, str]:
-            return {
-                name: env[f"{prefix}{name.upper()}"]
-                for name in model.model_fields
-                if f"{prefix}{name.upper()}" in env
-            }
+        def pick(prefix: str, model: type[BaseModel]) -> dict[str, Any]:
+            """Fields of ``model`` set in the environment; empty means unset, tuples are comma lists."""
+            picked: dict[str, Any] = {}
+            for name, field in model.model_fields.items():
+                raw = env.get(f"{prefix}{name.upper()}", "").strip()
+                if not raw:
+                    continue
+                is_tuple = "tuple" in str(field.annotation)
+                picked[name] = tuple(item.strip() for item in raw.split(",") if item.strip()) if is_tuple else raw
+            return picked
 
         top: dict[str, Any] = {
             "kafka": pick("SWERVE_KAFKA_", KafkaSettings),
@@ -111,8 +117,8 @@ class Settings(BaseModel):
             "media": pick("SWERVE_MEDIA_", MediaLimits),
         }
         for name in ("topic_prefix", "policy_path", "image_store_uri", "data_dir"):
-            if f"SWERVE_{name.upper()}" in env:
-                top[name] = env[f"SWERVE_{name.upper()}"]
+            if env.get(f"SWERVE_{name.upper()}", "").strip():
+                top[name] = env[f"SWERVE_{name.upper()}"].strip()
         try:
             return cls.model_validate(top)
         except ValidationError as exc:

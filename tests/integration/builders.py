@@ -13,10 +13,15 @@ from swerve.streams.ids import derive_id
 
 
 def png_bytes(index: int, size: int = 8) -> bytes:
-    """A small PNG whose colour encodes ``index``, so every index gives distinct bytes."""
+    """A small PNG whose colour encodes ``index``, so every index gives distinct bytes.
+
+    A white stripe on the left makes it asymmetric, so the testing mirror corrector changes it.
+    """
     colour = (index % 251, (index // 251) % 251, (index * 7) % 253)
+    image = Image.new("RGB", (size, size), colour)
+    image.paste((255, 255, 255), (0, 0, max(1, size // 4), size))
     buffer = io.BytesIO()
-    Image.new("RGB", (size, size), colour).save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -42,3 +42,19 @@ def test_given_sasl_without_a_mechanism_then_it_is_a_configuration_error() -> No
 def test_given_an_invalid_value_then_the_error_names_the_variable() -> None:
     with pytest.raises(ConfigurationError, match="SWERVE_WORKER_TOPIC_PARTITIONS"):
         Settings.from_env({"SWERVE_WORKER_TOPIC_PARTITIONS": "many"})
+
+
+def test_given_empty_variables_then_they_mean_unset() -> None:
+    settings = Settings.from_env({"SWERVE_KAFKA_SASL_MECHANISM": "", "SWERVE_WORKER_WEB_PORT": " ", "SWERVE_TOPIC_PREFIX": ""})
+    assert settings.kafka.sasl_mechanism is None and settings.worker.web_port is None and settings.topic_prefix == "swerve"
+
+
+def test_given_a_comma_list_then_tuple_settings_accept_it() -> None:
+    settings = Settings.from_env({"SWERVE_MEDIA_ALLOWED_URI_SCHEMES": "s3, file", "SWERVE_MEDIA_ALLOWED_MEDIA_TYPES": "image/png"})
+    assert settings.media.allowed_uri_schemes == ("s3", "file")
+    assert settings.media.allowed_media_types == ("image/png",)
+
+
+def test_given_a_mechanism_swerve_cannot_pass_credentials_for_then_it_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="SASL_MECHANISM"):
+        Settings.from_env({"SWERVE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "SWERVE_KAFKA_SASL_MECHANISM": "GSSAPI"})
