@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 
+from swerve.streams.commands import audit as audit_commands
 from swerve.streams.settings import Settings
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 topics_app = typer.Typer(help="Manage swerve's Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+app.add_typer(audit_commands.app, name="audit")
 
 
 @app.command()
