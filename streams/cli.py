@@ -10,6 +10,7 @@ import asyncio
 import signal
 import sys
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -138,6 +139,31 @@ def tail(
             typer.echo(dumps(record.as_json(settings.topic_prefix)))
 
     asyncio.run(run())
+
+
+@app.command()
+def replay(
+    into: str = typer.Option(..., help="Topic prefix to write the replayed outcomes to (never the live prefix)."),
+    source: str = typer.Option("generations", help="generations, or flagged (its events carry their generation)."),
+    policy: Optional[Path] = typer.Option(None, help="Policy to judge under (default: SWERVE_POLICY_PATH, else pass everything)."),
+    from_offset: Optional[int] = typer.Option(None, help="First offset, in every partition."),
+    to_offset: Optional[int] = typer.Option(None, help="Stop before this offset, in every partition."),
+    from_time: Optional[datetime] = typer.Option(None, help="First message at or after this time (ISO 8601)."),
+    to_time: Optional[datetime] = typer.Option(None, help="Stop at the first message at or after this time."),
+) -> None:
+    """Re-judge past generations under the current policy into a separate topic set (idempotent)."""
+    from swerve.streams.policy import PASS_EVERYTHING, load_policy
+    from swerve.streams.replay import ReplayRange, replay as run_replay
+
+    settings = Settings.from_env()
+    path = policy or settings.policy_path
+    chosen = load_policy(path) if path else PASS_EVERYTHING
+    span = ReplayRange(from_offset, to_offset, from_time, to_time)
+    report = asyncio.run(run_replay(settings, chosen, source, into, span))
+    typer.echo(
+        f"read {report.read}, replayed {report.replayed}, skipped {report.skipped_invalid} invalid; "
+        f"decisions {report.decisions}; outcomes in {into}.* under policy {chosen.full_version}"
+    )
 
 
 @topics_app.command("create")
