@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast schemas bench lint clean
+.PHONY: install demo test test-fast schemas bench typecheck clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test-fast: $(STAMP)
 
 schemas: $(STAMP)
 	$(PY) -m swerve.streams.schema_export --write
+
+typecheck: $(STAMP)
+	$(PIP) install --quiet mypy
+	.ci/typecheck
 
 bench: $(STAMP)
 	$(PY) benchmarks/stream_throughput.py

@@ -123,8 +123,8 @@ def main() -> int:
             outcome = delivery.outcome if delivery else "[red]missing[/]"
             reason = (delivery.reason or "") if delivery else ""
             table.add_row(event.request_id, event.prompt, outcome, reason[:80])
-        for key, reason in letters.items():
-            table.add_row(key, "(malformed message)", "dead-lettered", f"{reason['error_class']}: {reason['error_message'][:60]}")
+        for key, letter in letters.items():
+            table.add_row(key, "(malformed message)", "dead-lettered", f"{letter['error_class']}: {letter['error_message'][:60]}")
         console.print(table)
         console.print(f"[bold]5.[/] worker stopped (exit {worker.returncode}); logs in {workdir}")
         missing = [e.request_id for e in events if e.request_id not in deliveries]

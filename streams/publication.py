@@ -33,7 +33,7 @@ def canonical_sha256(record: dict[str, Any]) -> str:
 
 def audit_of(stage: Literal["detect", "correct", "screen"], subject: SwerveEvent, decision: str, outputs: list[Publication]) -> Publication:
     """The audit record of one decision: what was decided about ``subject`` and what was published."""
-    record = {
+    record: dict[str, Any] = {
         "subject_id": subject.id,
         "request_id": subject.request_id,
         "tenant": subject.tenant,

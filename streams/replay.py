@@ -51,9 +51,9 @@ async def _starts(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], 
     starts = dict(await consumer.beginning_offsets(partitions))
     if span.from_time is not None:
         found = await consumer.offsets_for_times({tp: int(span.from_time.timestamp() * 1000) for tp in partitions})
-        starts = {tp: (found[tp].offset if found[tp] is not None else None) for tp in partitions}  # type: ignore[misc]
+        starts = {tp: (found[tp].offset if found[tp] is not None else None) for tp in partitions}
     if span.from_offset is not None:
-        starts = {tp: (max(offset, span.from_offset) if offset is not None else None) for tp, offset in starts.items()}  # type: ignore[misc]
+        starts = {tp: (max(offset, span.from_offset) if offset is not None else None) for tp, offset in starts.items()}
     return {tp: offset for tp, offset in starts.items() if offset is not None}
 
 
