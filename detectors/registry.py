@@ -17,6 +17,9 @@ from swerve.errors import PolicyError
 BUILTIN_DETECTORS: dict[str, str] = {
     "hash_blocklist": "swerve.detectors.hash_blocklist:HashBlocklistDetector",
     "prompt_memorization": "swerve.detectors.prompt_memorization:PromptMemorizationDetector",
+    "memorization": "swerve.detectors.memorization:MemorizationDetector",
+    "concept": "swerve.detectors.concepts:ConceptDetector",
+    "nudenet": "swerve.detectors.nudenet_nudity:NudeNetDetector",
 }
 
 

@@ -27,6 +27,9 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -127,10 +130,38 @@ class Policy(Rules):
         return Rules.model_validate({**base.model_dump(), **changes})
 
 
-def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
-    """Validate policy YAML ``text``; ``source`` names it in errors."""
+_VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+
+def builtin_variables() -> dict[str, str]:
+    """Variables every policy may use: ``SWERVE_TOYWORLD`` (the toy world's package folder, where
+    its weights live) and ``SWERVE_DATA_DIR`` (default ``./.swerve``); the environment overrides."""
+    spec = importlib.util.find_spec("swerve.toyworld")
+    toyworld = next(iter(spec.submodule_search_locations or [])) if spec is not None else ""
+    return {"SWERVE_TOYWORLD": str(toyworld), "SWERVE_DATA_DIR": str(Path.cwd() / ".swerve")}
+
+
+def expand_variables(text: str, variables: dict[str, str], source: str) -> str:
+    """Replace each ``${NAME}`` with its value; an unknown name is a PolicyError."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in variables:
+            raise PolicyError(f"{source} uses ${{{name}}}, which is neither set in the environment nor built in")
+        return variables[name]
+
+    return _VARIABLE.sub(value, text)
+
+
+def parse_policy(text: str, *, source: str = "<policy>", variables: dict[str, str] | None = None) -> Policy:
+    """Validate policy YAML ``text``; ``source`` names it in errors.
+
+    ``${NAME}`` in the text is replaced from ``variables`` (default: the built-ins, then the
+    environment). The digest in the policy version covers the text as written, before expansion.
+    """
+    expanded = expand_variables(text, variables if variables is not None else {**builtin_variables(), **os.environ}, source)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.safe_load(expanded)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

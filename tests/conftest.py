@@ -25,3 +25,25 @@ def tiny_pipeline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     pipeline.save_pretrained(directory / "pipeline")
     return directory / "pipeline"
+
+
+@pytest.fixture(scope="session")
+def tiny_open_clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Embedder params for a tiny random-weight open_clip model saved as a local checkpoint."""
+    import json
+
+    import open_clip
+
+    directory = tmp_path_factory.mktemp("tiny-open-clip")
+    name = "swerve-detector-test-clip"
+    config = directory / f"{name}.json"
+    config.write_text(json.dumps({
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
+    }))
+    open_clip.add_model_config(config)
+    torch.manual_seed(0)
+    checkpoint = directory / "tiny.pt"
+    torch.save(open_clip.create_model(name, pretrained=None).state_dict(), checkpoint)
+    return {"model": name, "checkpoint": str(checkpoint), "model_config_path": str(config)}

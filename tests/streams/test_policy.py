@@ -75,3 +75,12 @@ def test_given_an_invalid_policy_then_a_policy_error_names_the_problem(text: str
 def test_given_a_missing_file_then_the_error_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="nowhere.yaml"):
         load_policy(tmp_path / "nowhere.yaml")
+
+
+def test_given_variables_then_they_expand_and_unknown_ones_are_named() -> None:
+    text = 'version: "v"\ndetectors: [{name: a, kind: hash_blocklist, params: {path: "${SWERVE_TOYWORLD}/list.txt"}}]'
+    policy = parse_policy(text)
+    assert policy.detectors[0].params["path"].endswith("toyworld/list.txt")
+    assert parse_policy(text, variables={"SWERVE_TOYWORLD": "/opt/x"}).detectors[0].params["path"] == "/opt/x/list.txt"
+    with pytest.raises(PolicyError, match="NOT_SET_ANYWHERE"):
+        parse_policy('version: "${NOT_SET_ANYWHERE}"', variables={})

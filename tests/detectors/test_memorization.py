@@ -1,0 +1,87 @@
+"""The memorization detector: kNN in the training index, confirmed on pixels with tiled L2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from swerve.detectors.embedders import shared_embedder
+from swerve.detectors.memorization import MemorizationDetector
+from swerve.detectors.protocol import Sample
+from swerve.errors import DetectorError
+from swerve.index import TrainingIndex
+from swerve.index.training_image import TrainingImage
+from swerve.media import sha256_hex
+
+
+def drawn(index: int, size: int = 64) -> Image.Image:
+    """A distinct image per index: a coloured block on a coloured background."""
+    rng = np.random.default_rng(index)
+    pixels = np.empty((size, size, 3), dtype=np.uint8)
+    pixels[:] = rng.integers(0, 256, 3)
+    x, y = rng.integers(0, size // 2, 2)
+    pixels[y:y + size // 2, x:x + size // 2] = rng.integers(0, 256, 3)
+    return Image.fromarray(pixels)
+
+
+@pytest.fixture(scope="module")
+def training(tmp_path_factory: pytest.TempPathFactory, tiny_open_clip: dict[str, str]) -> tuple[Path, list[Path]]:
+    folder = tmp_path_factory.mktemp("training")
+    paths, records = [], []
+    for index in range(40):
+        path = folder / f"{index:03d}.png"
+        drawn(index).save(path)
+        paths.append(path)
+        records.append(TrainingImage(uri=path.as_uri(), caption=f"image {index}", sha256=sha256_hex(path.read_bytes())))
+    TrainingIndex.build(folder / "index", records, shared_embedder(tiny_open_clip, "test"))
+    return folder / "index", paths
+
+
+def detector(training: tuple[Path, list[Path]], embedder: dict[str, str], **params: float) -> MemorizationDetector:
+    return MemorizationDetector(index_dir=str(training[0]), embedder=embedder, candidate_similarity=0.0, **params)
+
+
+def sample(image: Image.Image) -> Sample:
+    return Sample("r", image, "0" * 64)
+
+
+def test_given_a_copy_of_a_training_image_then_it_is_flagged_with_confirmed_evidence(training, tiny_open_clip) -> None:
+    [score] = detector(training, tiny_open_clip).score([sample(drawn(7))])
+    assert score.flagged and score.value == pytest.approx(1.0, abs=1e-6)
+    best = min((m for m in score.evidence["matches"] if m["confirmed"]), key=lambda m: m["tiled_l2"])
+    assert best["caption"] == "image 7" and best["near_copy"] and best["tiled_l2"] < 1e-6
+    assert score.evidence["index_version"] and score.evidence["pixels_confirmed"]
+
+
+def test_given_a_slightly_noisy_copy_then_it_is_still_a_near_copy(training, tiny_open_clip) -> None:
+    pixels = np.asarray(drawn(11)).astype(np.int16) + np.random.default_rng(0).integers(-6, 7, (64, 64, 3))
+    [score] = detector(training, tiny_open_clip).score([sample(Image.fromarray(pixels.clip(0, 255).astype(np.uint8)))])
+    assert score.flagged and score.evidence["min_tiled_l2"] < 0.1
+
+
+def test_given_a_novel_image_then_pixels_overrule_embedding_similarity(training, tiny_open_clip) -> None:
+    # candidate_similarity 0 makes every neighbour a candidate: only the pixel check can clear it
+    [score] = detector(training, tiny_open_clip).score([sample(drawn(1000))])
+    assert not score.flagged and score.evidence["min_tiled_l2"] > 0.1
+    assert all(m["candidate"] and not m["near_copy"] for m in score.evidence["matches"])
+
+
+def test_given_unreadable_training_pixels_then_only_a_very_close_embedding_flags_and_says_unconfirmed(training, tiny_open_clip, tmp_path) -> None:
+    index_dir, paths = training
+    moved = tmp_path / "moved.png"
+    paths[5].rename(moved)
+    try:
+        fresh = detector(training, tiny_open_clip, unconfirmed_similarity=0.999)
+        [score] = fresh.score([sample(drawn(5))])
+        match = next(m for m in score.evidence["matches"] if m["caption"] == "image 5")
+        assert match["confirmed"] is False and match["near_copy"] and score.flagged
+    finally:
+        moved.rename(paths[5])
+
+
+def test_given_a_prompt_only_sample_then_it_raises(training, tiny_open_clip) -> None:
+    with pytest.raises(DetectorError):
+        detector(training, tiny_open_clip).score([Sample("r", None, None, prompt="p")])
