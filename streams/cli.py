@@ -17,6 +17,7 @@ from typing import Optional
 import typer
 
 from swerve.streams.commands import audit as audit_commands
+from swerve.streams.commands import calibrate as calibrate_command
 from swerve.streams.settings import Settings
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app = typer.Typer(
 topics_app = typer.Typer(help="Manage swerve's Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(audit_commands.app, name="audit")
+app.command(name="calibrate")(calibrate_command.calibrate)
 
 
 @app.command()
