@@ -18,6 +18,10 @@ import typer
 
 from swerve.streams.commands import audit as audit_commands
 from swerve.streams.commands import calibrate as calibrate_command
+from swerve.streams.commands import evaluate as evaluate_commands
+from swerve.streams.commands import evaluate_detect
+from swerve.streams.commands import index as index_commands
+from swerve.streams.commands import toyworld as toyworld_commands
 from swerve.streams.settings import Settings
 
 app = typer.Typer(
@@ -35,6 +39,10 @@ topics_app = typer.Typer(help="Manage swerve's Kafka topics.", no_args_is_help=T
 app.add_typer(topics_app, name="topics")
 app.add_typer(audit_commands.app, name="audit")
 app.command(name="calibrate")(calibrate_command.calibrate)
+app.add_typer(index_commands.app, name="index")
+app.add_typer(toyworld_commands.app, name="toyworld")
+evaluate_commands.app.command(name="detect")(evaluate_detect.detect)
+app.add_typer(evaluate_commands.app, name="eval")
 
 
 @app.command()
