@@ -28,6 +28,15 @@ from swerve.detectors.tiled_l2 import as_unit_array, tiled_l2_one_to_many
 from swerve.errors import DetectorError, MediaError
 from swerve.index import Neighbour, TrainingIndex, read_training_image
 from swerve.index.training_image import TrainingImage
+from swerve.media import ImageRef
+
+_MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+
+
+def media_type_of(uri: str) -> str:
+    """The media type a training image's file extension names (PNG when it names none)."""
+    suffix = uri[uri.rfind(".") :].lower() if "." in uri.rsplit("/", 1)[-1] else ""
+    return _MEDIA_TYPES.get(suffix, "image/png")
 
 
 class MemorizationDetector:
@@ -74,27 +83,33 @@ class MemorizationDetector:
         self.compare_size = compare_size
         self.index_version = index.index_version
         self.version = f"mem-1+{index.embedder.version}+l2<{tiled_l2_threshold}+sim>={candidate_similarity}"
-        self._cache: OrderedDict[int, np.ndarray | None] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[np.ndarray, dict[str, Any]] | None] = OrderedDict()
         self._cache_size = cache_size
         self._lock = Lock()
 
-    def training_pixels(self, neighbour: Neighbour) -> np.ndarray | None:
-        """The training image as (size, size, 3) in [0, 1], or None when it cannot be read."""
+    def training_pixels(self, neighbour: Neighbour) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """The training image as (size, size, 3) in [0, 1] with its ImageRef JSON, or None when unreadable."""
         with self._lock:
             if neighbour.id in self._cache:
                 self._cache.move_to_end(neighbour.id)
                 return self._cache[neighbour.id]
         record = TrainingImage(uri=neighbour.uri, caption=neighbour.caption, sha256=neighbour.sha256, extra=neighbour.extra)
+        entry: tuple[np.ndarray, dict[str, Any]] | None
         try:
-            image, _ = read_training_image(record)
-            pixels: np.ndarray | None = as_unit_array(image, self.compare_size)
+            image, read = read_training_image(record)
+            # By reference, so the corrector can read the matched image (claim check) without
+            # the verdict carrying its bytes.
+            assert read.sha256 is not None, "read_training_image hashes what it read"
+            ref = ImageRef(media_type=media_type_of(neighbour.uri), sha256=read.sha256,
+                           width=image.width, height=image.height, uri=neighbour.uri)
+            entry = (as_unit_array(image, self.compare_size), ref.model_dump(mode="json"))
         except MediaError:
-            pixels = None
+            entry = None
         with self._lock:
-            self._cache[neighbour.id] = pixels
+            self._cache[neighbour.id] = entry
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return pixels
+        return entry
 
     def score(self, batch: Sequence[Sample]) -> list[Score]:
         images = [sample.image for sample in batch]
@@ -108,8 +123,9 @@ class MemorizationDetector:
         query = as_unit_array(sample.image, self.compare_size)  # (size, size, 3)
         # Pixels are compared for all k neighbours (cheap), so the score ranks every generation;
         # only candidates above the similarity bar can flag.
-        readable = [(n, p) for n in found if (p := self.training_pixels(n)) is not None]
-        distances = tiled_l2_one_to_many(query, np.stack([p for _, p in readable])) if readable else np.empty(0)  # (m,)
+        readable = [(n, entry) for n in found if (entry := self.training_pixels(n)) is not None]
+        distances = tiled_l2_one_to_many(query, np.stack([e[0] for _, e in readable])) if readable else np.empty(0)  # (m,)
+        refs = {n.id: e[1] for n, e in readable}
         by_id = {n.id: float(d) for (n, _), d in zip(readable, distances)}
         matches: list[dict[str, Any]] = []
         flagged = False
@@ -124,6 +140,7 @@ class MemorizationDetector:
             matches.append({**neighbour.to_json(), "tiled_l2": distance, "confirmed": distance is not None,
                             "candidate": is_candidate, "near_copy": near_copy})
         min_l2 = min(by_id.values()) if by_id else None
+        near_copies = [m for m in matches if m["near_copy"] and m["id"] in refs]
         # 1 - min tiled L2 when any pixels were read; else the best similarity, marked unconfirmed.
         value = 1.0 - min_l2 if min_l2 is not None else max((n.similarity for n in found), default=0.0)
         return Score(
@@ -136,5 +153,7 @@ class MemorizationDetector:
                 "min_tiled_l2": min_l2,
                 "nearest_similarity": found[0].similarity if found else None,
                 "matches": matches,
+                # What correctors push away from (correctors/findings.py reads this key).
+                "matched_images": [refs[m["id"]] for m in near_copies],
             },
         )

@@ -85,3 +85,13 @@ def test_given_unreadable_training_pixels_then_only_a_very_close_embedding_flags
 def test_given_a_prompt_only_sample_then_it_raises(training, tiny_open_clip) -> None:
     with pytest.raises(DetectorError):
         detector(training, tiny_open_clip).score([Sample("r", None, None, prompt="p")])
+
+
+def test_given_a_near_copy_then_the_evidence_names_the_training_image_for_correctors(training, tiny_open_clip) -> None:
+    from swerve.correctors.findings import matched_images_in
+    from swerve.correctors.protocol import CorrectionRequest, Finding
+
+    [score] = detector(training, tiny_open_clip).score([sample(drawn(9))])
+    request = CorrectionRequest("r", "p", drawn(9), [Finding("memorization", score.evidence)])
+    [matched] = matched_images_in(request)
+    assert np.array_equal(np.asarray(matched), np.asarray(drawn(9)))
