@@ -1,0 +1,34 @@
+"""`swerve eval correct`: the correctors' figures on the toy world (see swerve.evaluation.correction)."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+
+def correct(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    seeds: int = typer.Option(32, help="seeds per memorized caption for the flagged set"),
+    baseline_seeds: int = typer.Option(32, help="seeds per memorized caption the baselines are run on (a prefix)"),
+    methods: str = typer.Option("nudging,prompt_mitigation,reseed,negative_prompt,delayed_guidance", help="comma-separated methods"),
+    gie_target: str = typer.Option("red", help="the colour GIE erases in the ORR measurement"),
+    params: Optional[str] = typer.Option(None, help='JSON of per-method corrector params, e.g. {"nudging": {"beta": 4}}'),
+) -> None:
+    """Success, blocked and fidelity of each correction method and baseline; GIE's removal rates."""
+    from swerve.evaluation.correction import CorrectionEvaluationSettings, evaluate_correction
+    from swerve.streams.settings import Settings
+
+    settings = CorrectionEvaluationSettings(
+        seeds=seeds, baseline_seeds=baseline_seeds, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        gie_target=gie_target, method_params=json.loads(params) if params else {},
+    )
+    result = evaluate_correction(Settings.from_env().data_dir, settings)
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True))
+        return
+    for key in ("correction_success_rate", "blocked_rate", "fidelity_ratio", "gie_orr_target", "gie_orr_nontarget"):
+        typer.echo(f"{key:>24}: {result[key]}")
+    for method, figures in result["methods"].items():
+        typer.echo(f"{method:>24}: success {figures['correction_success_rate']}, blocked {figures['blocked_rate']}, fidelity {figures['fidelity_ratio']}")
