@@ -1,137 +1,63 @@
-"""`make demo`: the whole flow on the embedded defaults, end to end, in about a minute.
+"""`make demo`: the whole loop on the embedded defaults (the toy world), end to end.
 
 1. start the embedded broker (Tansu) on a free loopback port and create the topics;
-2. start a real `swerve worker` process under the demo policy;
-3. submit sample generations, as a generator would, plus one malformed message;
-4. read `swerve.delivery` and `swerve.dlq` back and print each request's outcome;
-5. stop the worker (SIGTERM) and the broker.
+2. build the toy world's training-image index on first run (cached under ``.swerve/``);
+3. generate sample images with the toy generator, as a platform's generator would: captions it
+   memorized, ordinary captions, and one showing the colour the toy policy forbids (red);
+4. start a real `swerve worker` process under the toy policy (streams/policies/toyworld.yaml);
+5. submit the generations, plus one malformed message;
+6. read `swerve.delivery` and `swerve.dlq` back, print each request's outcome, and write a
+   contact sheet of original vs replacement for every corrected request;
+7. stop the worker (SIGTERM) and the broker.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from swerve.media import ImageRef, ImageStore
+from swerve.media import ImageRef, ImageStore, decode_image
 from swerve.streams.admin import ensure_topics
 from swerve.streams.client import collect, dlq_reason, publish_events, publish_raw
 from swerve.streams.embedded_broker import EmbeddedBroker
+from swerve.streams.embedded_defaults import TOY_POLICY, ensure_toy_index
 from swerve.streams.envelope import EncodedEvent
-from swerve.streams.events import DeliveryEvent, GenerationEvent
+from swerve.streams.events import DeliveryEvent, GenerationEvent, ReplacementEvent
 from swerve.streams.ids import derive_id
-from swerve.streams.settings import KafkaSettings, Settings
+from swerve.streams.settings import Settings
 from swerve.streams.topics import TopicNames
 
-SAMPLES = [
-    ("a red circle on a white background", "circle", (220, 30, 30)),
-    ("a blue square in the corner", "square", (30, 60, 220)),
-    ("a green triangle, large", "triangle", (30, 170, 60)),
-    ("the takedown-listed logo", "square", (250, 200, 0)),
-]
+
+def sample_generations(settings: Settings) -> list[tuple[str, GenerationEvent, Image.Image]]:
+    """(kind, event, image) for memorized, ordinary and forbidden-colour captions."""
+    from swerve.toyworld import generate_batch, load_pipeline, memorized_captions, sample_ordinary_captions
+
+    captions = sample_ordinary_captions(200, seed=7)
+    ordinary = [c for c in captions if "red" not in c.split()][:3]
+    red = [c for c in captions if c.split()[2] == "red"][:1]  # "a <size> red <shape> at ..."
+    chosen = [("memorized", c) for c in memorized_captions()[:3]] + [("ordinary", c) for c in ordinary] + [("red", c) for c in red]
+    images = generate_batch(load_pipeline(), [c for _, c in chosen], [0] * len(chosen))
+    store = ImageStore(settings.image_store_uri)
+    samples = []
+    for (kind, caption), image in zip(chosen, images):
+        request_id = f"demo-{kind}-{uuid.uuid4().hex[:6]}"
+        ref = ImageRef.from_image(image, limits=settings.media, store=store)
+        event = GenerationEvent(id=derive_id(request_id, "generation"), request_id=request_id, prompt=caption, seed=0, model_id="toyworld", image=ref)
+        samples.append((kind, event, image))
+    return samples
 
 
-def draw(shape: str, colour: tuple[int, int, int]) -> bytes:
-    """A 64x64 drawing of ``shape`` in ``colour``, as PNG bytes."""
-    image = Image.new("RGB", (64, 64), (245, 245, 245))
-    pen = ImageDraw.Draw(image)
-    box = (14, 14, 50, 50)
-    if shape == "circle":
-        pen.ellipse(box, fill=colour)
-    elif shape == "triangle":
-        pen.polygon([(32, 10), (54, 52), (10, 52)], fill=colour)
-    else:
-        pen.rectangle(box, fill=colour)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def demo_policy(path: Path, listed: list[str]) -> Path:
-    digests = ", ".join(f'"{d}"' for d in listed)
-    path.write_text(
-        f"""version: "demo-1"
-on_detector_error: block
-detectors:
-  - name: takedowns
-    kind: hash_blocklist
-    on_flag: block
-    params: {{digests: [{digests}]}}
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
-def main() -> int:
-    console = Console()
-    workdir = Path(tempfile.mkdtemp(prefix="swerve-demo-"))
-    with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
-        console.print(f"[bold]1.[/] embedded broker on {broker.bootstrap}")
-        env = {
-            "SWERVE_KAFKA_BOOTSTRAP": broker.bootstrap,
-            "SWERVE_IMAGE_STORE_URI": (workdir / "images").as_uri(),
-            "SWERVE_DATA_DIR": str(workdir / "data"),
-        }
-        settings = Settings.from_env(env)
-        asyncio.run(ensure_topics(settings))
-
-        store = ImageStore(settings.image_store_uri)
-        events = []
-        for prompt, shape, colour in SAMPLES:
-            request_id = f"demo-{uuid.uuid4().hex[:8]}"
-            ref = ImageRef.from_bytes(draw(shape, colour), limits=settings.media, store=store)
-            events.append(GenerationEvent(id=derive_id(request_id, "generation"), request_id=request_id, prompt=prompt, seed=0, image=ref))
-        policy = demo_policy(workdir / "policy.yaml", [events[-1].image.sha256])
-
-        console.print(f"[bold]2.[/] starting `swerve worker --role all` (policy {policy})")
-        log = open(workdir / "worker.log", "wb")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "swerve.streams.cli", "worker", "--role", "all", "--loglevel", "warning"],
-            env={**os.environ, **env, "SWERVE_POLICY_PATH": str(policy)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            console.print(f"[bold]3.[/] submitting {len(events)} generations and 1 malformed message")
-            asyncio.run(publish_events(settings, "generations", events))
-            asyncio.run(publish_raw(settings, TopicNames().generations, [EncodedEvent(b"demo-malformed", b"{not json", [])]))
-
-            console.print("[bold]4.[/] waiting for outcomes on swerve.delivery and swerve.dlq")
-            deliveries, letters = wait_for_outcomes(settings, len(events), deadline_s=90)
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=30)
-            log.close()
-
-        table = Table(title="swerve outcomes")
-        for column in ("request", "prompt", "outcome", "reason"):
-            table.add_column(column)
-        for event in events:
-            delivery = deliveries.get(event.request_id)
-            outcome = delivery.outcome if delivery else "[red]missing[/]"
-            reason = (delivery.reason or "") if delivery else ""
-            table.add_row(event.request_id, event.prompt, outcome, reason[:80])
-        for key, letter in letters.items():
-            table.add_row(key, "(malformed message)", "dead-lettered", f"{letter['error_class']}: {letter['error_message'][:60]}")
-        console.print(table)
-        console.print(f"[bold]5.[/] worker stopped (exit {worker.returncode}); logs in {workdir}")
-        missing = [e.request_id for e in events if e.request_id not in deliveries]
-        return 1 if missing or worker.returncode not in (0, -signal.SIGTERM) else 0
-
-
-def wait_for_outcomes(settings: Settings, expected: int, deadline_s: float) -> tuple[dict[str, DeliveryEvent], dict[str, dict[str, str]]]:
+def wait_for_outcomes(settings: Settings, expected: int, deadline_s: float) -> tuple[dict[str, DeliveryEvent], dict[str, ReplacementEvent], dict[str, dict[str, str]]]:
     topics = TopicNames(settings.topic_prefix)
     started = time.monotonic()
     deliveries: dict[str, DeliveryEvent] = {}
@@ -145,8 +71,81 @@ def wait_for_outcomes(settings: Settings, expected: int, deadline_s: float) -> t
             letters[(record.key or b"").decode()] = dlq_reason(record)
         if len(deliveries) >= expected and letters:
             break
-        time.sleep(0.5)
-    return deliveries, letters
+        time.sleep(1.0)
+    replacements = {}
+    for record in asyncio.run(collect(settings, topics.replacements, idle_timeout_s=0.5)):
+        event = record.decoded()
+        assert isinstance(event, ReplacementEvent)
+        replacements[event.request_id] = event
+    return deliveries, replacements, letters
+
+
+def main() -> int:
+    console = Console()
+    workdir = Path(".swerve").resolve()
+    run_dir = workdir / "demo" / time.strftime("%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with EmbeddedBroker(log_path=run_dir / "broker.log") as broker:
+        console.print(f"[bold]1.[/] embedded broker on {broker.bootstrap}")
+        env = {
+            "SWERVE_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "SWERVE_IMAGE_STORE_URI": (workdir / "images").as_uri(),
+            "SWERVE_DATA_DIR": str(workdir),
+            "SWERVE_POLICY_PATH": str(TOY_POLICY),
+        }
+        settings = Settings.from_env(env)
+        asyncio.run(ensure_topics(settings))
+
+        started = time.perf_counter()
+        index = ensure_toy_index(workdir)
+        console.print(f"[bold]2.[/] toy-world training index ready at {index} ({time.perf_counter() - started:.1f} s)")
+        samples = sample_generations(settings)
+        console.print(f"[bold]3.[/] generated {len(samples)} images with the toy generator")
+
+        console.print(f"[bold]4.[/] starting `swerve worker --role all` under {TOY_POLICY.name}")
+        log = open(run_dir / "worker.log", "wb")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "swerve.streams.cli", "worker", "--role", "all", "--loglevel", "warning"],
+            env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            console.print(f"[bold]5.[/] submitting {len(samples)} generations and 1 malformed message")
+            asyncio.run(publish_events(settings, "generations", [event for _, event, _ in samples]))
+            asyncio.run(publish_raw(settings, TopicNames().generations, [EncodedEvent(b"demo-malformed", b"{not json", [])]))
+            console.print("[bold]6.[/] waiting for every outcome (corrections regenerate on CPU: allow a minute or two)")
+            deliveries, replacements, letters = wait_for_outcomes(settings, len(samples), deadline_s=600)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
+            log.close()
+
+    table = Table(title="swerve outcomes (toy world)")
+    for column in ("request", "kind", "prompt", "outcome", "how"):
+        table.add_column(column)
+    rows = []
+    for kind, event, image in samples:
+        delivery = deliveries.get(event.request_id)
+        replacement = replacements.get(event.request_id)
+        if delivery is None:
+            table.add_row(event.request_id, kind, event.prompt, "[red]missing[/]", "")
+            continue
+        how = delivery.reason or ""
+        if replacement is not None:
+            how = f"{replacement.method} after {replacement.attempts} attempt(s); was: {delivery.reason}"
+            rows.append((f"{kind}: {event.prompt[:40]}", image, decode_image(replacement.image, settings.media)))
+        table.add_row(event.request_id, kind, event.prompt, delivery.outcome, how[:90])
+    for key, letter in letters.items():
+        table.add_row(key, "malformed", "", "dead-lettered", f"{letter['error_class']}: {letter['error_message'][:60]}")
+    console.print(table)
+    if rows:
+        from swerve.evaluation.contact_sheet import SheetRow, render_rows
+
+        sheet = run_dir / "contact_sheet.png"
+        render_rows([SheetRow(label, (original, replaced)) for label, original, replaced in rows], title="original | replacement").save(sheet)
+        console.print(f"[bold]7.[/] contact sheet of original vs replacement: {sheet}")
+    console.print(f"worker stopped (exit {worker.returncode}); logs in {run_dir}")
+    missing = [event.request_id for _, event, _ in samples if event.request_id not in deliveries]
+    return 1 if missing or worker.returncode not in (0, -signal.SIGTERM) else 0
 
 
 if __name__ == "__main__":
