@@ -15,6 +15,12 @@ from swerve.errors import PolicyError
 
 BUILTIN_CORRECTORS: dict[str, str] = {
     "testing.mirror": "swerve.correctors.testing:MirrorCorrector",
+    "nudging": "swerve.correctors.nudging_corrector:NudgingCorrector",
+    "gie": "swerve.correctors.gie_corrector:GieCorrector",
+    "prompt_mitigation": "swerve.correctors.prompt_mitigation:PromptMitigationCorrector",
+    "baseline.negative_prompt": "swerve.correctors.negative_prompt:NegativePromptCorrector",
+    "baseline.delayed_guidance": "swerve.correctors.delayed_guidance:DelayedGuidanceCorrector",
+    "baseline.reseed": "swerve.correctors.reseed:ReseedCorrector",
 }
 
 

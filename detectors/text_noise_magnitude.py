@@ -11,6 +11,12 @@ is used only to advance x_t to the next step when more than one step is averaged
 The value is not normalized: thresholds depend on the model, resolution, scheduler
 and step count, and must be calibrated per deployment.
 
+eps here is the UNet's output as the pipeline uses it for guidance: the noise for
+epsilon-prediction models (SD 1.x), v for v-prediction models (SD 2.x-v, the toy
+world). With a zero-terminal-SNR schedule, converting v to noise at the first step
+would multiply the difference by alpha_T = 0, so the output itself is what carries
+the signal there (at t = T, v = -x0: the difference of the predicted images).
+
 This module is the signal only, as a plain function over a diffusers pipeline. It
 must never decide (no threshold here) and never modify the pipeline: the scheduler
 is copied, and the weights are only read.

@@ -162,13 +162,14 @@ def measure_speed(pipeline: Any, settings: ToyEvaluationSettings) -> dict[str, A
     return {"seconds_per_image": (time.perf_counter() - started) / settings.timing_images}
 
 
-def evaluate_toyworld(settings: ToyEvaluationSettings | None = None, device: str | None = None) -> dict[str, Any]:
-    """Run every measurement on the committed weights and return one JSON-ready dict."""
+def evaluate_toyworld(settings: ToyEvaluationSettings | None = None, device: str | None = None,
+                      pipeline_dir: str | None = None) -> dict[str, Any]:
+    """Run every measurement on the committed weights (or the pipeline at pipeline_dir); one JSON-ready dict."""
     settings = settings or ToyEvaluationSettings()
     check_settings(settings)
     started = time.perf_counter()
     # 1. models
-    pipeline = load_pipeline(device)
+    pipeline = load_pipeline(device, directory=pipeline_dir)
     clip = load_tiny_clip(device=device)
     # 2. measurements
     result: dict[str, Any] = {}

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import torch
 from diffusers import StableDiffusionPipeline
+from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 
 from swerve.toyworld.weights_paths import PIPELINE_DIR, require
 
 DEFAULT_STEPS = 25
-DEFAULT_GUIDANCE_SCALE = 5.0
+DEFAULT_GUIDANCE_SCALE = 2.0  # measured: higher guidance moved memorized outputs away from their images (docs/toyworld.md)
 
 
 def pick_device(device: str | torch.device | None = None) -> tuple[torch.device, torch.dtype]:
@@ -30,6 +31,7 @@ def load_pipeline(device: str | torch.device | None = None, directory: Path | st
     """The toy world's pipeline (or the pipeline at `directory`), on `device`, without a safety checker."""
     path = require(Path(directory) if directory is not None else PIPELINE_DIR)
     resolved, dtype = pick_device(device)
+    diffusers_logging.disable_progress_bar()
     pipeline = StableDiffusionPipeline.from_pretrained(str(path), safety_checker=None, requires_safety_checker=False,
                                                        torch_dtype=dtype, local_files_only=True)
     pipeline.set_progress_bar_config(disable=True)

@@ -1,16 +1,18 @@
-"""Train the toy world's generator (VAE, then UNet + text encoder) and its tiny CLIP, reproducibly.
+"""Train the toy world's generator (VAE, decoder polish, UNet + text encoder) and its tiny CLIP, reproducibly.
 
-    python -m swerve.toyworld.train --out toyworld/weights
+    python -m swerve.toyworld.train --out toyworld/weights        # the committed plan, see TrainingPlan
 
-Phases (each can be run alone with --phases):
-  1. vae:   AutoencoderKL on random 32x32 crops (it is fully convolutional), then the
-            reconstruction's tiled L2 is measured and `scaling_factor` set to 1 / std of the latents.
-  2. unet:  UNet2DConditionModel and CLIPTextModel trained jointly on cached VAE latents with the
-            DDPM loss, 10% caption dropout (for classifier-free guidance) and an EMA of the weights.
-            The text encoder is trained from scratch with the UNet: a toy, unlike SD's frozen CLIP.
-  3. clip:  the tiny open_clip model, contrastively on the same pairs (see tiny_clip_training.py).
+Phases, in order (each can be run alone with --phases; later ones read earlier ones from --out):
+  1. vae:     AutoencoderKL on random 32x32 crops (it is fully convolutional); then
+              `scaling_factor` is set to 1 / std of the latents and the reconstruction's tiled L2 measured.
+  2. decoder: the decoder alone fine-tuned on whole images, encoder frozen (decoder_polish.py). It
+              leaves every latent unchanged, so it may also run beside phase 3.
+  3. unet:    UNet2DConditionModel and CLIPTextModel trained jointly on cached VAE latents with the DDPM
+              loss, 10% caption dropout (for classifier-free guidance) and an EMA of the weights. The text
+              encoder is trained from scratch with the UNet: a toy, unlike SD's frozen CLIP.
+  4. clip:    the tiny open_clip model, contrastively on the same pairs (tiny_clip_training.py).
 The pipeline is saved with `StableDiffusionPipeline.save_pretrained` under <out>/pipeline at every
-checkpoint, so a partial run is usable. This module must never download anything.
+UNet checkpoint, so a partial run is usable. This module must never download anything.
 """
 
 from __future__ import annotations
@@ -39,9 +41,12 @@ from swerve.toyworld.architecture import (
     parameter_count,
     training_scheduler,
 )
+from swerve.toyworld.decoder_polish import polish_decoder
 from swerve.toyworld.dataset import DEFAULT_DUPLICATES, DEFAULT_ORDINARY_COUNT, TRAINING_SEED, build_training_set
+from swerve.toyworld.tiny_clip_training import train_tiny_clip
 from swerve.toyworld.tokenizer import MODEL_MAX_LENGTH, write_tokenizer
 
+PHASES = ("vae", "decoder", "unet", "unet-resume", "clip")
 CAPTION_DROPOUT = 0.1
 VAE_CROP = 32
 KL_WEIGHT = 1e-6
@@ -166,18 +171,29 @@ def save_pipeline(out: Path, vae: AutoencoderKL, unet: UNet2DConditionModel, tex
 
 def train_denoiser(arch: ToyArchitecture, data: TrainingData, vae: AutoencoderKL, tokenizer: CLIPTokenizer,
                    out: Path, steps: int, batch_size: int, seed: int, lr: float = 1e-3,
-                   ema_decay: float = 0.999, checkpoint_every: int = 1000) -> tuple[UNet2DConditionModel, CLIPTextModel]:
-    """Train UNet + text encoder jointly on cached latents; saves the EMA weights as a pipeline."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed + 1)
+                   ema_decay: float = 0.999, checkpoint_every: int = 1000,
+                   resume: bool = False) -> tuple[UNet2DConditionModel, CLIPTextModel]:
+    """Train UNet + text encoder jointly on cached latents; saves the EMA weights as a pipeline.
+
+    resume: start from the UNet and text encoder saved in out/pipeline (a continuation run with its
+    own schedule and batch order) instead of fresh weights.
+    """
+    torch.manual_seed(seed + (7 if resume else 0))
+    rng = np.random.default_rng(seed + (101 if resume else 1))
     # 1. cache latents (posterior means, scaled) and token ids of each distinct image
     latents = encode_latents(vae, data.images) * vae.config.scaling_factor  # (unique, C, h, w)
     token_ids = tokenize(tokenizer, data.captions)  # (unique, 77)
     empty_ids = tokenize(tokenizer, [""])  # (1, 77)
     # 2. models, optimizer, EMA copies
-    unet = build_unet(arch)
-    text_encoder = build_text_encoder(arch, len(tokenizer), tokenizer.pad_token_id, tokenizer.bos_token_id,
-                                      tokenizer.eos_token_id)
+    if resume:
+        unet = UNet2DConditionModel.from_pretrained(str(out / "pipeline" / "unet"))
+        text_encoder = CLIPTextModel.from_pretrained(str(out / "pipeline" / "text_encoder"))
+    else:
+        unet = build_unet(arch)
+        text_encoder = build_text_encoder(arch, len(tokenizer), tokenizer.pad_token_id, tokenizer.bos_token_id,
+                                          tokenizer.eos_token_id)
+    unet.train()
+    text_encoder.train()
     log(f"unet {parameter_count(unet):,} params, text encoder {parameter_count(text_encoder):,} params")
     ema_unet, ema_text = copy.deepcopy(unet).eval(), copy.deepcopy(text_encoder).eval()
     parameters = list(unet.parameters()) + list(text_encoder.parameters())
@@ -193,13 +209,14 @@ def train_denoiser(arch: ToyArchitecture, data: TrainingData, vae: AutoencoderKL
         ids = token_ids[rows].clone()  # (batch, 77)
         drop = torch.from_numpy(rng.random(batch_size) < CAPTION_DROPOUT)
         ids[drop] = empty_ids
-        # 4. DDPM loss: predict the noise added at a uniform timestep
+        # 4. diffusion loss at a uniform timestep; the target is v = alpha_t * eps - sigma_t * x0
         noise = torch.randn_like(x0)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,))
         xt = scheduler.add_noise(x0, noise, t)
+        target = scheduler.get_velocity(x0, noise, t) if scheduler.config.prediction_type == "v_prediction" else noise
         hidden = text_encoder(ids).last_hidden_state  # (batch, 77, width)
         prediction = unet(xt, t, encoder_hidden_states=hidden).sample
-        loss = F.mse_loss(prediction, noise)
+        loss = F.mse_loss(prediction, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
@@ -210,7 +227,10 @@ def train_denoiser(arch: ToyArchitecture, data: TrainingData, vae: AutoencoderKL
         if step % 100 == 0 or step == steps - 1:
             log(f"unet step {step}/{steps} loss {loss.item():.4f} ({time.time() - started:.0f}s)")
         if (step + 1) % checkpoint_every == 0 or step == steps - 1:
-            directory = save_pipeline(out, vae, ema_unet, ema_text, tokenizer)
+            # The VAE is re-read from disk: the decoder phase may have polished it meanwhile
+            # (the encoder, which made these latents, never changes after phase 1).
+            saved_vae = AutoencoderKL.from_pretrained(str(out / "pipeline" / "vae")).eval()
+            directory = save_pipeline(out, saved_vae, ema_unet, ema_text, tokenizer)
             log(f"checkpoint at step {step + 1} -> {directory}")
     return ema_unet, ema_text
 
@@ -218,76 +238,123 @@ def train_denoiser(arch: ToyArchitecture, data: TrainingData, vae: AutoencoderKL
 # 3. Orchestration -----------------------------------------------------------------------------
 
 
-def run(out: Path, arch_name: str, phases: list[str], vae_steps: int, unet_steps: int, clip_steps: int,
-        batch_size: int, seed: int, ordinary_count: int, duplicates: int, checkpoint_every: int) -> dict[str, object]:
-    """Run the chosen phases; returns a summary (also written to out/training_summary.json)."""
-    torch.set_num_threads(min(2, torch.get_num_threads()))
-    arch = ARCHITECTURES[arch_name]
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Every choice of a training run. The defaults reproduce the committed weights (docs/toyworld.md)."""
+
+    phases: tuple[str, ...] = PHASES
+    arch: str = "full"
+    seed: int = TRAINING_SEED
+    ordinary_count: int = DEFAULT_ORDINARY_COUNT
+    duplicates: int = DEFAULT_DUPLICATES
+    vae_steps: int = 2500
+    vae_batch_size: int = 64
+    decoder_steps: int = 500
+    decoder_batch_size: int = 32
+    unet_steps: int = 4000
+    unet_batch_size: int = 32
+    unet_lr: float = 1e-3
+    unet_resume_steps: int = 0  # > 0: a continuation run of this many steps from the saved UNet (phase unet-resume)
+    unet_resume_lr: float = 3e-4
+    clip_steps: int = 1200
+    clip_batch_size: int = 96
+    checkpoint_every: int = 500
+    threads: int = 1
+
+
+def _reconstruction_summary(vae: AutoencoderKL, data: TrainingData) -> dict[str, float]:
+    distances = reconstruction_tiled_l2(vae, data.images)
+    memorized = torch.from_numpy(data.memorized)
+    return {
+        "reconstruction_tiled_l2_memorized_max": float(distances[memorized].max()),
+        "reconstruction_tiled_l2_ordinary_mean": float(distances[~memorized].mean()),
+        "reconstruction_tiled_l2_ordinary_p99": float(distances[~memorized].quantile(0.99)),
+    }
+
+
+def run(out: Path, plan: TrainingPlan) -> dict[str, object]:
+    """Run the plan's phases in order; returns the summary (merged into out/training_summary.json)."""
+    unknown = set(plan.phases) - set(PHASES)
+    if unknown:
+        raise ValueError(f"unknown phases {sorted(unknown)}; choose from {PHASES}")
+    torch.set_num_threads(plan.threads)
+    arch = ARCHITECTURES[plan.arch]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary_path = out / "training_summary.json"
-    summary: dict[str, object] = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    summary.update({"arch": arch_name, "seed": seed, "ordinary_count": ordinary_count, "duplicates": duplicates,
-                    "batch_size": batch_size, "image_size": arch.image_size, "latent_size": arch.latent_size})
+    summary: dict[str, object] = {"arch": plan.arch, "seed": plan.seed, "ordinary_count": plan.ordinary_count,
+                                  "duplicates": plan.duplicates, "image_size": arch.image_size,
+                                  "latent_size": arch.latent_size, "latent_channels": arch.latent_channels}
     started = time.time()
-    data = prepare_data(seed, ordinary_count, duplicates, arch.image_size)
+    data = prepare_data(plan.seed, plan.ordinary_count, plan.duplicates, arch.image_size)
     log(f"data: {len(data.images)} distinct images, {len(data.order)} rows ({time.time() - started:.0f}s)")
     tokenizer = write_tokenizer(out / "pipeline" / "tokenizer")
-    if "vae" in phases:
+    if "vae" in plan.phases:
         phase_start = time.time()
-        vae = train_vae(arch, data, vae_steps, batch_size, seed)
-        latents = encode_latents(vae, data.images)
-        vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
-        distances = reconstruction_tiled_l2(vae, data.images)
-        summary["vae"] = {
-            "steps": vae_steps, "seconds": round(time.time() - phase_start, 1), "parameters": parameter_count(vae),
-            "scaling_factor": vae.config.scaling_factor,
-            "reconstruction_tiled_l2_memorized_max": float(distances[torch.from_numpy(data.memorized)].max()),
-            "reconstruction_tiled_l2_ordinary_mean": float(distances[torch.from_numpy(~data.memorized)].mean()),
-            "reconstruction_tiled_l2_ordinary_p99": float(distances[torch.from_numpy(~data.memorized)].quantile(0.99)),
-        }
+        vae = train_vae(arch, data, plan.vae_steps, plan.vae_batch_size, plan.seed)
+        vae.register_to_config(scaling_factor=float(1.0 / encode_latents(vae, data.images).std()))
         vae.save_pretrained(str(out / "pipeline" / "vae"))
+        summary["vae"] = {"steps": plan.vae_steps, "batch_size": plan.vae_batch_size,
+                          "seconds": round(time.time() - phase_start, 1), "parameters": parameter_count(vae),
+                          "scaling_factor": vae.config.scaling_factor, **_reconstruction_summary(vae, data)}
         log(f"vae summary {summary['vae']}")
     else:
         vae = AutoencoderKL.from_pretrained(str(out / "pipeline" / "vae")).eval()
-    if "unet" in phases:
+    if "decoder" in plan.phases:
         phase_start = time.time()
-        unet, text_encoder = train_denoiser(arch, data, vae, tokenizer, out, unet_steps, batch_size, seed,
-                                            checkpoint_every=checkpoint_every)
-        summary["unet"] = {"steps": unet_steps, "seconds": round(time.time() - phase_start, 1),
-                           "parameters": parameter_count(unet), "text_encoder_parameters": parameter_count(text_encoder)}
-    if "clip" in phases:
-        from swerve.toyworld.tiny_clip_training import train_tiny_clip
-
+        vae = polish_decoder(vae, data.images, data.order, plan.decoder_steps, plan.decoder_batch_size, plan.seed)
+        vae.save_pretrained(str(out / "pipeline" / "vae"))
+        summary["decoder"] = {"steps": plan.decoder_steps, "batch_size": plan.decoder_batch_size,
+                              "seconds": round(time.time() - phase_start, 1), **_reconstruction_summary(vae, data)}
+        log(f"decoder summary {summary['decoder']}")
+    if "unet" in plan.phases:
         phase_start = time.time()
-        clip_summary = train_tiny_clip(data.images, data.captions, data.order, out, clip_steps,
-                                       batch_size=max(2 * batch_size, 32), seed=seed, smoke=arch_name == "smoke")
-        summary["clip"] = {"steps": clip_steps, "seconds": round(time.time() - phase_start, 1), **clip_summary}
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+        unet, text_encoder = train_denoiser(arch, data, vae, tokenizer, out, plan.unet_steps, plan.unet_batch_size,
+                                            plan.seed, lr=plan.unet_lr, checkpoint_every=plan.checkpoint_every)
+        summary["unet"] = {"steps": plan.unet_steps, "batch_size": plan.unet_batch_size, "lr": plan.unet_lr,
+                           "seconds": round(time.time() - phase_start, 1), "parameters": parameter_count(unet),
+                           "text_encoder_parameters": parameter_count(text_encoder)}
+    if "unet-resume" in plan.phases and plan.unet_resume_steps > 0:
+        phase_start = time.time()
+        train_denoiser(arch, data, vae, tokenizer, out, plan.unet_resume_steps, plan.unet_batch_size, plan.seed,
+                       lr=plan.unet_resume_lr, checkpoint_every=plan.checkpoint_every, resume=True)
+        summary["unet_resume"] = {"steps": plan.unet_resume_steps, "batch_size": plan.unet_batch_size,
+                                  "lr": plan.unet_resume_lr, "seconds": round(time.time() - phase_start, 1)}
+    if "clip" in plan.phases:
+        phase_start = time.time()
+        clip_summary = train_tiny_clip(data.images, data.captions, out, plan.clip_steps, plan.clip_batch_size, plan.seed)
+        summary["clip"] = {"steps": plan.clip_steps, "batch_size": plan.clip_batch_size,
+                           "seconds": round(time.time() - phase_start, 1), **clip_summary}
+    # Re-read just before writing: phases may run as separate processes into the same folder.
+    summary_path = out / "training_summary.json"
+    merged: dict[str, object] = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    merged.update(summary)
+    summary_path.write_text(json.dumps(merged, indent=2) + "\n")
     log(f"done in {time.time() - started:.0f}s")
-    return summary
+    return merged
 
 
 def main(argv: list[str] | None = None) -> None:
+    defaults = TrainingPlan()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="weights directory, e.g. toyworld/weights")
-    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="full")
-    parser.add_argument("--phases", default="vae,unet,clip", help="comma-separated subset of vae,unet,clip")
-    parser.add_argument("--vae-steps", type=int, default=2000)
-    parser.add_argument("--unet-steps", type=int, default=8000)
-    parser.add_argument("--clip-steps", type=int, default=1500)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=TRAINING_SEED)
-    parser.add_argument("--ordinary-count", type=int, default=DEFAULT_ORDINARY_COUNT)
-    parser.add_argument("--duplicates", type=int, default=DEFAULT_DUPLICATES)
-    parser.add_argument("--checkpoint-every", type=int, default=1000)
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default=defaults.arch)
+    parser.add_argument("--phases", default=",".join(defaults.phases), help=f"comma-separated subset of {PHASES}")
+    for name in ("seed", "ordinary_count", "duplicates", "vae_steps", "vae_batch_size", "decoder_steps",
+                 "decoder_batch_size", "unet_steps", "unet_batch_size", "unet_resume_steps", "clip_steps",
+                 "clip_batch_size",
+                 "checkpoint_every", "threads"):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
+    for name in ("unet_lr", "unet_resume_lr"):
+        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
     args = parser.parse_args(argv)
-    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    unknown = set(phases) - {"vae", "unet", "clip"}
-    if unknown:
-        parser.error(f"unknown phases {sorted(unknown)}")
-    run(args.out, args.arch, phases, args.vae_steps, args.unet_steps, args.clip_steps, args.batch_size, args.seed,
-        args.ordinary_count, args.duplicates, args.checkpoint_every)
+    values = vars(args)
+    out = values.pop("out")
+    values["phases"] = tuple(p.strip() for p in values["phases"].split(",") if p.strip())
+    try:
+        plan = TrainingPlan(**values)
+        run(out, plan)
+    except ValueError as error:
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

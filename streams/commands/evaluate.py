@@ -10,6 +10,11 @@ import typer
 app = typer.Typer(help="Measure the project's claims on the toy world.", no_args_is_help=True)
 
 
+@app.callback()
+def evaluate() -> None:
+    """Measured figures of the project (a group, so `eval toyworld` stays a named sub-command)."""
+
+
 @app.command()
 def toyworld(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
@@ -17,7 +22,7 @@ def toyworld(
     ordinary_captions: int = typer.Option(200, "--ordinary-captions", help="fresh ordinary captions, one seed each"),
     threshold: float = typer.Option(0.1, "--threshold", help="tiled L2 below this is a near-copy"),
     steps: int = typer.Option(25, "--steps", help="denoising steps"),
-    guidance_scale: float = typer.Option(5.0, "--guidance-scale", help="classifier-free guidance scale"),
+    guidance_scale: float = typer.Option(2.0, "--guidance-scale", help="classifier-free guidance scale"),
     contact_sheet: Path | None = typer.Option(None, "--contact-sheet", help="also write the contact sheet PNG here"),
 ) -> None:
     """Memorization, novelty, zero-shot fidelity, Wen AUC and speed of the toy generator."""

@@ -19,7 +19,7 @@ def generate(
     seed: int = typer.Option(0, "--seed", help="initial-noise seed"),
     out: Path = typer.Option(..., "--out", help="PNG file to write"),
     steps: int = typer.Option(25, "--steps", help="denoising steps"),
-    guidance_scale: float = typer.Option(5.0, "--guidance-scale", help="classifier-free guidance scale"),
+    guidance_scale: float = typer.Option(2.0, "--guidance-scale", help="classifier-free guidance scale"),
 ) -> None:
     """Generate one 64x64 image for PROMPT and SEED."""
     from swerve.toyworld import generate as generate_image
@@ -44,13 +44,12 @@ def dataset(
 @app.command()
 def train(
     out: Path = typer.Option(..., "--out", help="weights folder, e.g. toyworld/weights"),
-    phases: str = typer.Option("vae,unet,clip", "--phases", help="comma-separated subset of vae,unet,clip"),
-    vae_steps: int = typer.Option(2000, "--vae-steps"),
-    unet_steps: int = typer.Option(8000, "--unet-steps"),
-    clip_steps: int = typer.Option(1000, "--clip-steps"),
+    phases: str = typer.Option("vae,decoder,unet,clip", "--phases", help="comma-separated subset of vae,decoder,unet,clip"),
 ) -> None:
-    """Train the toy world from scratch (about an hour on 2 CPU cores), same as `python -m swerve.toyworld.train`."""
+    """Train the toy world from scratch with the committed plan (about an hour on 2 CPU cores).
+
+    Same as `python -m swerve.toyworld.train --out OUT`, which also exposes every step count.
+    """
     from swerve.toyworld.train import main
 
-    main(["--out", str(out), "--phases", phases, "--vae-steps", str(vae_steps), "--unet-steps", str(unet_steps),
-          "--clip-steps", str(clip_steps)])
+    main(["--out", str(out), "--phases", phases])

@@ -1,0 +1,184 @@
+"""The generation backend: the one place that loads a Stable Diffusion model and runs it.
+
+Every steering method regenerates through ``DiffusersGenerator``, so every replacement records
+the same facts (model id, scheduler, steps, guidance, size) and draws its initial noise the same
+way: one CPU ``torch.Generator`` per sample, so a (prompt, seed) pair gives the same x_T on CPU
+and CUDA, and the same image up to numerics. Weights load from a local directory only; a hub
+download happens only when the caller opts in with ``allow_download=True``. CUDA runs in fp16.
+
+Pipelines are cached per (directory, device) and shared by every corrector, each with a lock:
+a method that changes the UNet for a while (GIE installs attention processors) holds the lock,
+so a concurrent method never runs on a changed model. This module must never judge images,
+fork the pipeline, or patch any model's ``forward``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import StableDiffusionPipeline
+from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image
+from swerve.errors import ConfigurationError, CorrectionError, ModelNotFoundError
+
+__all__ = ["DiffusersGenerator", "StepCallback", "build_generator", "request_seed"]
+
+StepCallback = Callable[[Any, int, Any, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+_CACHE: dict[tuple[str, str], tuple[StableDiffusionPipeline, threading.RLock]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def request_seed(request_id: str, seed: int | None) -> int:
+    """The request's seed, or a stable one derived from its id when the generator sent none."""
+    return int(seed) if seed is not None else int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16)
+
+
+def _load(model: str, device: torch.device, allow_download: bool) -> tuple[StableDiffusionPipeline, threading.RLock]:
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    key = (model, str(device))
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            pipeline = StableDiffusionPipeline.from_pretrained(
+                model, safety_checker=None, requires_safety_checker=False, torch_dtype=dtype,
+                local_files_only=not allow_download)
+            pipeline.set_progress_bar_config(disable=True)
+            _CACHE[key] = (pipeline.to(device), threading.RLock())
+        return _CACHE[key]
+
+
+class DiffusersGenerator:
+    """A StableDiffusionPipeline-compatible model with fixed sampling settings.
+
+    Args:
+        pipeline (`StableDiffusionPipeline`): a loaded pipeline (see ``from_directory`` to load one).
+        model_id (`str`): what replacements record as the model (the directory or hub id).
+        steps (`int`, defaults to 25): denoising steps.
+        guidance_scale (`float`, defaults to 7.5): classifier-free guidance scale.
+        height, width (`int`, optional): output size; the UNet's native size by default.
+        lock (`threading.RLock`, optional): shared with every generator on the same pipeline.
+    """
+
+    def __init__(self, pipeline: StableDiffusionPipeline, model_id: str, steps: int = 25, guidance_scale: float = 7.5,
+                 height: int | None = None, width: int | None = None, lock: threading.RLock | None = None):
+        if steps < 1:
+            raise ConfigurationError(f"steps must be >= 1, got {steps}")
+        native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+        self.pipeline, self.model_id, self.steps, self.guidance_scale = pipeline, model_id, steps, guidance_scale
+        self.height, self.width = height or native, width or native
+        self.lock = lock or threading.RLock()
+
+    @classmethod
+    def from_directory(cls, model_dir: str | Path, *, device: str | None = None, allow_download: bool = False,
+                       **settings: Any) -> DiffusersGenerator:
+        """Load from a local diffusers directory (or, only with ``allow_download``, a hub id)."""
+        path = Path(model_dir).expanduser()
+        if not allow_download and not path.is_dir():
+            raise ModelNotFoundError(f"generator model directory not found: {path}", stage="correct")
+        resolved = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model = str(path.resolve()) if path.is_dir() else str(model_dir)
+        pipeline, lock = _load(model, resolved, allow_download)
+        return cls(pipeline, str(model_dir), lock=lock, **settings)
+
+    @property
+    def device(self) -> torch.device:
+        device: torch.device = self.pipeline.device
+        return device
+
+    @property
+    def scheduler_name(self) -> str:
+        return type(self.pipeline.scheduler).__name__
+
+    def record(self) -> dict[str, Any]:
+        """What every replacement records about how it was generated."""
+        return {"model_id": self.model_id, "scheduler": self.scheduler_name, "steps": self.steps,
+                "guidance_scale": self.guidance_scale, "height": self.height, "width": self.width}
+
+    def initial_latents(self, seeds: Sequence[int]) -> torch.Tensor:
+        """x_T per seed, drawn as the pipeline draws it from one CPU generator per sample: (B, C, h, w)."""
+        scale = self.pipeline.vae_scale_factor
+        shape = (len(seeds), self.pipeline.unet.config.in_channels, self.height // scale, self.width // scale)
+        generators = [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds]
+        x_t: torch.Tensor = randn_tensor(shape, generator=generators, device=self.device, dtype=self.pipeline.unet.dtype)
+        return x_t
+
+    def encode(self, prompts: Sequence[str], negative_prompt: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Text embeddings (cond, uncond), each (B, tokens, width), as the pipeline computes them."""
+        negatives = None if negative_prompt is None else [negative_prompt] * len(prompts)
+        cond, uncond = self.pipeline.encode_prompt(list(prompts), self.device, 1, True, negative_prompt=negatives)
+        return cond, uncond
+
+    @torch.no_grad()
+    def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """VAE latents of images resized to the output size: (n, C, h, w), scaled as the UNet sees them."""
+        pixels = self.pipeline.image_processor.preprocess([im.convert("RGB") for im in images], self.height, self.width)
+        vae = self.pipeline.vae
+        posterior = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist
+        latents: torch.Tensor = posterior.mean * vae.config.scaling_factor
+        return latents
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> list[Image.Image]:
+        """Images from final latents (B, C, h, w), through the pipeline's own VAE and post-processing."""
+        vae = self.pipeline.vae
+        pixels = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+        return list(self.pipeline.image_processor.postprocess(pixels, output_type="pil"))
+
+    def generate(self, prompts: Sequence[str], seeds: Sequence[int], *, negative_prompt: str | None = None,
+                 prompt_embeds: torch.Tensor | None = None, negative_prompt_embeds: torch.Tensor | None = None,
+                 latents: torch.Tensor | None = None, guidance_scale: float | None = None,
+                 callback: StepCallback | None = None, callback_inputs: Sequence[str] = ("latents",),
+                 ) -> list[Image.Image]:
+        """One image per (prompt, seed), in one batched pipeline call.
+
+        Args:
+            prompts: the prompts (ignored by the text encoder when ``prompt_embeds`` is given).
+            seeds: one seed per prompt; x_T comes from them unless ``latents`` is given.
+            negative_prompt: one negative prompt for the whole batch.
+            prompt_embeds, negative_prompt_embeds: (B, tokens, width) embeddings to use instead of the text.
+            latents: (B, C, h, w) initial latents instead of the seeds' x_T.
+            guidance_scale: overrides this generator's guidance scale for this call.
+            callback: diffusers ``callback_on_step_end``, fed ``callback_inputs``.
+        """
+        self._check_inputs(prompts, seeds, prompt_embeds, latents)
+        x_t = latents if latents is not None else self.initial_latents(seeds)
+        if prompt_embeds is not None:
+            text: dict[str, Any] = {"prompt_embeds": prompt_embeds, "negative_prompt_embeds": negative_prompt_embeds}
+        else:
+            negatives = None if negative_prompt is None else [negative_prompt] * len(prompts)
+            text = {"prompt": list(prompts), "negative_prompt": negatives}
+        with self.lock, torch.no_grad():
+            result = self.pipeline(
+                **text, height=self.height, width=self.width, num_inference_steps=self.steps,
+                guidance_scale=self.guidance_scale if guidance_scale is None else guidance_scale,
+                generator=[torch.Generator("cpu").manual_seed(int(s)) for s in seeds], latents=x_t,
+                callback_on_step_end=callback, callback_on_step_end_tensor_inputs=list(callback_inputs))
+        return list(result.images)
+
+    def _check_inputs(self, prompts: Sequence[str], seeds: Sequence[int], prompt_embeds: torch.Tensor | None,
+                      latents: torch.Tensor | None) -> None:
+        if not prompts or len(prompts) != len(seeds):
+            raise CorrectionError(f"need one seed per prompt, got {len(prompts)} prompts and {len(seeds)} seeds")
+        for name, tensor in (("prompt_embeds", prompt_embeds), ("latents", latents)):
+            if tensor is not None and tensor.shape[0] != len(prompts):
+                raise CorrectionError(f"{name} has batch {tensor.shape[0]}, expected {len(prompts)}")
+
+
+def build_generator(model_dir: str | Path | None = None, generator: DiffusersGenerator | None = None, *,
+                    device: str | None = None, allow_download: bool = False, **settings: Any) -> DiffusersGenerator:
+    """The generator a corrector uses: the one given, else the model at ``model_dir`` (exactly one of them).
+
+    ``settings`` (steps, guidance_scale, height, width) apply when loading ``model_dir``; a given
+    generator keeps its own.
+    """
+    if (model_dir is None) == (generator is None):
+        raise ConfigurationError("a corrector needs exactly one of model_dir (a local diffusers directory) or generator")
+    if generator is not None:
+        return generator
+    assert model_dir is not None
+    return DiffusersGenerator.from_directory(model_dir, device=device, allow_download=allow_download, **settings)
