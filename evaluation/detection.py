@@ -29,10 +29,11 @@ from swerve.detectors.concepts import ConceptDetector
 from swerve.detectors.memorization import MemorizationDetector
 from swerve.detectors.prompt_memorization import PromptMemorizationDetector
 from swerve.detectors.protocol import Sample
+from swerve.detectors.tiled_l2 import as_unit_array, tiled_l2_arrays
 from swerve.evaluation.metrics import roc_auc, tpr_at_fpr
 from swerve.evaluation.toyworld import expected_colour_and_shape
 from swerve.streams.embedded_defaults import ensure_toy_index, toy_embedder_params
-from swerve.toyworld import DEFAULT_GUIDANCE_SCALE, DEFAULT_STEPS, generate_batch, load_pipeline, memorized_captions, sample_ordinary_captions
+from swerve.toyworld import DEFAULT_GUIDANCE_SCALE, DEFAULT_STEPS, generate_batch, load_pipeline, memorized_captions, memorized_images, sample_ordinary_captions
 from swerve.toyworld.vocabulary import SHAPE_COLOURS, SHAPES
 
 
@@ -104,6 +105,16 @@ def evaluate_detection(data_dir: Path, settings: DetectionEvaluationSettings | N
     values = np.array([s.value for s in image_scores])
     flagged = np.array([s.flagged for s in image_scores])
     image = summary(values, labels, settings.target_fpr)
+    # The same, with positives limited to memorized-caption generations that really are
+    # near-copies of their own training image: the detector's accuracy apart from how often
+    # the generator happens to copy.
+    own = memorized_images()
+    is_copy = np.array([
+        bool(label) and tiled_l2_arrays(as_unit_array(own[prompt]), as_unit_array(picture)) < settings.tiled_l2_threshold
+        for picture, prompt, label in zip(images, prompts, labels)
+    ])
+    keep = is_copy | ~labels
+    verified = summary(values[keep], is_copy[keep], settings.target_fpr)
 
     # 3. prompt level: Wen's first-step magnitude per (caption, seed)
     wen = PromptMemorizationDetector(pipeline=pipeline, num_steps=settings.prompt_num_steps, num_inference_steps=settings.steps)
@@ -129,6 +140,9 @@ def evaluate_detection(data_dir: Path, settings: DetectionEvaluationSettings | N
         "auc": image["auc"],
         "tpr_at_1pct_fpr": image["tpr"],
         "score_threshold_at_1pct_fpr": image["threshold"],
+        "auc_verified_copies": verified["auc"],
+        "tpr_at_1pct_fpr_verified_copies": verified["tpr"],
+        "verified_copies": int(is_copy.sum()),
         "flag_rate_memorized": float(flagged[labels].mean()),
         "flag_rate_ordinary": float(flagged[~labels].mean()),
         "prompt_auc": prompt["auc"],
