@@ -10,7 +10,8 @@ optimizer and how many steps: here they are settings (``NudgingSettings``):
 - ``target="initial"``: L is the initial noise x_T (no extra model call).
 - ``target="steps"``: L is the pipeline's own latent x_t after the chosen denoising steps.
 - ``target="x0"``: L is the predicted clean latent x0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) after
-  the chosen steps (one extra guided UNet call per chosen step); x_t moves by sqrt(a_t) (x0* - x0).
+  the chosen steps (sqrt(a_t) x_t - sqrt(1 - a_t) v for v-prediction; one extra guided UNet call per
+  chosen step); x_t moves by sqrt(a_t) (x0* - x0), the noise part held fixed.
 
 The last two run in diffusers' ``callback_on_step_end``. Our reading of |L - L0|: the L2 distance
 relative to ||L0||, so alpha, beta and the distance are unitless. Gradient descent is projected
@@ -18,9 +19,9 @@ onto the sphere ||L|| = ||L0||: cosine ignores scale, so unprojected descent shr
 lets U's direction take over, replacing L0 instead of nudging it (we saw cos(U, L) reach -0.996).
 On the sphere, L0 moves (from cos(U, L0) = c) only when beta * sqrt(1 - c^2) > 1; but once it moves,
 the linear distance term cannot stop it short of nearly -U (an x0 flipped to the negative image:
-tiny-CLIP score 0.86 -> 0.72 on the toy world at beta 4). So the projection also keeps L within a
-trust radius ``max_distance`` * ||L0|| of L0 (0.5, i.e. 29 degrees; escalation grows it up to 1, i.e.
-60 degrees). This module holds the mathematics only: it must never load models, decide success, or
+tiny-CLIP score 0.86 -> 0.72-0.78 on a mid-training toy checkpoint at beta 4). So the projection also keeps L within a
+trust radius ``max_distance`` * ||L0|| of L0 (0.5, i.e. 29 degrees; escalation grows it up to
+sqrt(2), i.e. 90 degrees). This module holds the mathematics only: it must never load models, decide success, or
 change the pipeline's weights.
 """
 
@@ -33,10 +34,10 @@ from typing import Any
 import torch
 from swerve.errors import ConfigurationError
 
-__all__ = ["MAX_DISTANCE", "NUDGE_TARGETS", "LatentNudge", "NudgingSettings", "nudge", "nudging_objective"]
+__all__ = ["MAX_DISTANCE", "NUDGE_TARGETS", "LatentNudge", "NudgingSettings", "nudge", "nudging_objective", "predicted_x0"]
 
 NUDGE_TARGETS = ("initial", "steps", "x0")
-MAX_DISTANCE = 1.0  # chord ||L0||: 60 degrees from L0 on the sphere, the most any attempt may move
+MAX_DISTANCE = 2**0.5  # chord sqrt(2) ||L0||: 90 degrees from L0 on the sphere, the most any attempt moves
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,19 @@ def nudge(origin: torch.Tensor, push: torch.Tensor, pull: torch.Tensor, alpha: f
     return moved
 
 
+def predicted_x0(prediction_type: str, output: torch.Tensor, x_t: torch.Tensor, a_t: torch.Tensor) -> torch.Tensor:
+    """x0 from the model output at x_t (B, C, h, w), for the scheduler's parametrization."""
+    if prediction_type == "epsilon":
+        x0: torch.Tensor = (x_t - (1 - a_t).sqrt() * output) / a_t.sqrt()
+    elif prediction_type == "v_prediction":
+        x0 = a_t.sqrt() * x_t - (1 - a_t).sqrt() * output
+    elif prediction_type == "sample":
+        x0 = output
+    else:
+        raise ConfigurationError(f"nudging target x0 cannot read prediction_type {prediction_type!r}")
+    return x0
+
+
 class LatentNudge:
     """``callback_on_step_end`` that nudges x_t (target ``steps``) or the predicted x0 (target ``x0``).
 
@@ -168,16 +182,16 @@ class LatentNudge:
             tensors["latents"] = self.apply(x_t, step)
             return tensors
         t = timesteps[step + 1]
-        # 1. eps(x_t) with the pipeline's own guidance, at the timestep x_t belongs to
+        # 1. the model's output at x_t with the pipeline's own guidance, at the timestep x_t belongs to
         cfg = pipeline.do_classifier_free_guidance
         model_input = scheduler.scale_model_input(torch.cat([x_t] * 2) if cfg else x_t, t)
-        eps = pipeline.unet(model_input, t, encoder_hidden_states=tensors["prompt_embeds"]).sample
+        output = pipeline.unet(model_input, t, encoder_hidden_states=tensors["prompt_embeds"]).sample
         if cfg:
-            eps_uncond, eps_text = eps.chunk(2)  # (B, C, h, w) each
-            eps = eps_uncond + pipeline.guidance_scale * (eps_text - eps_uncond)
+            out_uncond, out_text = output.chunk(2)  # (B, C, h, w) each
+            output = out_uncond + pipeline.guidance_scale * (out_text - out_uncond)
         # 2. predicted x0, nudged, and x_t moved by the same change: x_t = sqrt(a) x0 + sqrt(1 - a) eps
         a_t = scheduler.alphas_cumprod[int(t)].to(x_t.device, torch.float32)
-        x0 = (x_t.float() - (1 - a_t).sqrt() * eps.float()) / a_t.sqrt()  # (B, C, h, w)
+        x0 = predicted_x0(scheduler.config.prediction_type, output.float(), x_t.float(), a_t)  # (B, C, h, w)
         moved = self.apply(x0, step).float()
         tensors["latents"] = (x_t.float() + a_t.sqrt() * (moved - x0)).to(x_t.dtype)
         return tensors

@@ -52,7 +52,7 @@ class NudgingCorrector:
         model_dir (`str`, optional) / generator (`DiffusersGenerator`, optional): exactly one; the model.
         steps, guidance_scale, device, allow_download: generator settings when loading ``model_dir``.
         target, alpha, beta, iterations, learning_rate, at_steps, max_distance: see ``NudgingSettings``.
-        escalation (`float`, defaults to 2.0): beta and max_distance (up to 1) grow by it at each further attempt.
+        escalation (`float`, defaults to 2.0): beta and max_distance (up to sqrt 2) grow by it per further attempt.
         pull_image_paths (`list[str]`): local files of desired references I_D.
         pull_images (`list[PIL.Image]`): desired references given in code.
         push_resolver (`callable`, optional): request -> training images to push from; by default the

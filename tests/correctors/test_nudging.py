@@ -10,6 +10,7 @@ from swerve.correctors.nudging import (
     NudgingSettings,
     nudge,
     nudging_objective,
+    predicted_x0,
 )
 from swerve.correctors.nudging_corrector import NudgingCorrector
 from swerve.correctors.protocol import Candidate, CorrectionRequest, Corrector, Finding
@@ -62,7 +63,7 @@ def test_given_bad_settings_then_they_are_refused_up_front() -> None:
         NudgingSettings(iterations=0).check()
     with pytest.raises(ConfigurationError):
         NudgingSettings(max_distance=1.5).check()
-    assert NudgingSettings(beta=2.0, max_distance=0.5).stronger(4.0) == NudgingSettings(beta=8.0, max_distance=1.0)
+    assert NudgingSettings(beta=2.0, max_distance=0.5).stronger(4.0) == NudgingSettings(beta=8.0, max_distance=2**0.5)
 
 
 @pytest.mark.parametrize("target", ["steps", "x0"])
@@ -115,3 +116,11 @@ def test_given_a_second_attempt_then_the_push_points_are_not_resolved_or_encoded
     corrector.propose(request, 1)
     corrector.propose(request, 2)
     assert calls == ["req-1"]
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_given_each_parametrization_then_the_predicted_x0_is_recovered(prediction_type) -> None:
+    a_t, x0, eps = torch.tensor(0.3), torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    x_t = a_t.sqrt() * x0 + (1 - a_t).sqrt() * eps
+    output = {"epsilon": eps, "v_prediction": a_t.sqrt() * eps - (1 - a_t).sqrt() * x0, "sample": x0}[prediction_type]
+    assert torch.allclose(predicted_x0(prediction_type, output, x_t, a_t), x0, atol=1e-5)
