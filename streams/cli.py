@@ -20,6 +20,7 @@ from swerve.streams.commands import audit as audit_commands
 from swerve.streams.commands import calibrate as calibrate_command
 from swerve.streams.commands import evaluate as evaluate_commands
 from swerve.streams.commands import evaluate_correct, evaluate_detect
+from swerve.streams.commands import gie as gie_commands
 from swerve.streams.commands import index as index_commands
 from swerve.streams.commands import toyworld as toyworld_commands
 from swerve.streams.settings import Settings
@@ -40,6 +41,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(audit_commands.app, name="audit")
 app.command(name="calibrate")(calibrate_command.calibrate)
 app.add_typer(index_commands.app, name="index")
+app.add_typer(gie_commands.app, name="gie")
 app.add_typer(toyworld_commands.app, name="toyworld")
 evaluate_commands.app.command(name="detect")(evaluate_detect.detect)
 evaluate_commands.app.command(name="correct")(evaluate_correct.correct)
