@@ -16,7 +16,8 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from functools import partial
+from typing import Any, Callable, Literal
 
 import faust
 
@@ -26,12 +27,13 @@ from swerve.streams.correct_stage import CorrectStage
 from swerve.streams.detect_stage import DecodedGeneration, detect
 from swerve.streams.envelope import decode
 from swerve.streams.events import PromptEvent
-from swerve.streams.screen_stage import screen
 from swerve.streams.inputs import decode_flagged, decode_generation
 from swerve.streams.judging import Judge
 from swerve.streams.metrics import CORRECTION_ATTEMPTS, EVENTS, READY, STAGE_SECONDS, observe_lag
 from swerve.streams.policy import Policy
+from swerve.streams.publication import Publication
 from swerve.streams.publisher import Publisher, incoming_traceparent, message_headers
+from swerve.streams.screen_stage import screen
 from swerve.streams.settings import Settings
 
 Role = Literal["screen", "detect", "correct", "all"]
@@ -67,6 +69,30 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
     @app.on_partitions_revoked.connect
     async def mark_rebalancing(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
         READY.clear()
+
+    async def run_batch_stage(stage: str, pool: ThreadPoolExecutor, run: Callable[[list[Any]], list[list[Publication]]],
+                              decoded: list[tuple[faust.EventT, Any]]) -> None:
+        """Run a batch stage off the event loop, then publish each input's events and await the acks.
+
+        An unexpected stage failure sends the whole batch to the DLQ with its reason.
+        """
+        if not decoded:
+            return
+        started = time.perf_counter()
+        try:
+            outputs = await asyncio.get_running_loop().run_in_executor(pool, run, [item for _, item in decoded])
+        except Exception as exc:  # noqa: BLE001 - an unexpected stage failure is routed, never dropped
+            log.exception("%s stage failed on a batch of %d; sending it to the DLQ", stage, len(decoded))
+            for event, _ in decoded:
+                await publisher.dead_letter(event, exc, stage)
+            return
+        STAGE_SECONDS.labels(stage=stage).observe(time.perf_counter() - started)
+        await publisher.publish_batch(
+            [(publications, incoming_traceparent(message_headers(event.message))) for (event, _), publications in zip(decoded, outputs)]
+        )
+        for publications in outputs:
+            EVENTS.labels(stage=stage, outcome=publications[0].event.decision).inc()  # type: ignore[attr-defined]
+
     if role in ("detect", "all"):
         detect_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swerve-detect")
 
@@ -77,62 +103,28 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
                 record_lag(events[-1])
                 raw = [(event.message.value, message_headers(event.message)) for event in events]
                 results = await loop.run_in_executor(detect_pool, decode_all, raw, limits)
-                decoded: list[tuple[faust.EventT, DecodedGeneration]] = []
+                decoded: list[tuple[faust.EventT, Any]] = []
                 for event, result in zip(events, results):
                     if isinstance(result, InvalidInputError):
                         await publisher.dead_letter(event, result, "decode")
                     else:
                         decoded.append((event, result))
-                if not decoded:
-                    continue
-                started = time.perf_counter()
-                batch = [item for _, item in decoded]
-                try:
-                    outputs = await loop.run_in_executor(detect_pool, detect, judge, policy, batch)
-                except Exception as exc:  # noqa: BLE001 - an unexpected stage failure is routed, never dropped
-                    log.exception("detect stage failed on a batch of %d; sending it to the DLQ", len(batch))
-                    for event, _ in decoded:
-                        await publisher.dead_letter(event, exc, "detect")
-                    continue
-                STAGE_SECONDS.labels(stage="detect").observe(time.perf_counter() - started)
-                await publisher.publish_batch(
-                    [(publications, incoming_traceparent(message_headers(event.message))) for (event, _), publications in zip(decoded, outputs)]
-                )
-                for publications in outputs:
-                    EVENTS.labels(stage="detect", outcome=publications[0].event.decision).inc()  # type: ignore[attr-defined]
+                await run_batch_stage("detect", detect_pool, partial(detect, judge, policy), decoded)
 
     if role in ("screen", "all"):
         screen_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swerve-screen")
 
         @app.agent(topics["prompts"], name="swerve.screen")
         async def screen_agent(stream: faust.StreamT[Any]) -> None:
-            loop = asyncio.get_running_loop()
             async for events in stream.take_events(settings.worker.detect_batch_size, within=settings.worker.detect_batch_window_s):
                 record_lag(events[-1])
-                prompts: list[tuple[faust.EventT, PromptEvent]] = []
+                prompts: list[tuple[faust.EventT, Any]] = []
                 for event in events:
                     try:
-                        decoded = decode(event.message.value, message_headers(event.message), PromptEvent)
+                        prompts.append((event, decode(event.message.value, message_headers(event.message), PromptEvent)))
                     except InvalidInputError as exc:
                         await publisher.dead_letter(event, exc, "decode")
-                        continue
-                    prompts.append((event, decoded))  # type: ignore[arg-type]
-                if not prompts:
-                    continue
-                started = time.perf_counter()
-                try:
-                    outputs = await loop.run_in_executor(screen_pool, screen, judge, policy, [p for _, p in prompts])
-                except Exception as exc:  # noqa: BLE001 - an unexpected stage failure is routed, never dropped
-                    log.exception("screen stage failed on a batch of %d; sending it to the DLQ", len(prompts))
-                    for event, _ in prompts:
-                        await publisher.dead_letter(event, exc, "screen")
-                    continue
-                STAGE_SECONDS.labels(stage="screen").observe(time.perf_counter() - started)
-                await publisher.publish_batch(
-                    [(publications, incoming_traceparent(message_headers(event.message))) for (event, _), publications in zip(prompts, outputs)]
-                )
-                for publications in outputs:
-                    EVENTS.labels(stage="screen", outcome=publications[0].event.decision).inc()  # type: ignore[attr-defined]
+                await run_batch_stage("screen", screen_pool, partial(screen, judge, policy), prompts)
 
     if role in ("correct", "all"):
         concurrency = settings.worker.correct_concurrency
