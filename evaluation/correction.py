@@ -41,6 +41,7 @@ from swerve.correctors.reseed import ReseedCorrector
 from swerve.detectors.memorization import MemorizationDetector
 from swerve.detectors.protocol import Sample
 from swerve.detectors.tiled_l2 import as_unit_array, tiled_l2_one_to_many
+from swerve.evaluation.toyworld import expected_colour_and_shape
 from swerve.streams.embedded_defaults import ensure_toy_index, toy_embedder_params
 from swerve.toyworld import DEFAULT_GUIDANCE_SCALE, DEFAULT_STEPS, build_training_set, load_pipeline, load_tiny_clip, memorized_captions, sample_ordinary_captions
 from swerve.toyworld.vocabulary import SHAPE_COLOURS
@@ -124,7 +125,8 @@ def evaluate_method(method: str, generator: DiffusersGenerator, judges: ToyJudge
         replacement = outcome.replacement.image
         successes += not judges.near_copy_of_any(replacement)
         fidelity.append(float(judges.clip_scores([replacement], [prompt])[0]))
-        drift.append(float(1.0 - np.sum(judges.clip.embed_images([replacement]) * judges.clip.embed_images([image]))))
+        replaced_vector, original_vector = judges.clip.embed_images([replacement, image])  # one pass for both
+        drift.append(float(1.0 - np.dot(replaced_vector, original_vector)))
     total = len(flagged)
     return {
         "correction_success_rate": successes / total if total else None,
@@ -151,8 +153,6 @@ def evaluate_gie(generator: DiffusersGenerator, judges: ToyJudges, settings: Cor
 
     def erased(prompts: list[str]) -> list[Image.Image]:
         return [gie.propose(CorrectionRequest(f"gie-{i}", p, Image.new("RGB", (8, 8)), []), 1).image for i, p in enumerate(prompts)]
-
-    from swerve.evaluation.toyworld import expected_colour_and_shape
 
     plain_target = colours(generator.generate(with_target, seeds))
     gie_target = colours(erased(with_target))

@@ -31,9 +31,9 @@ from swerve.detectors.prompt_memorization import PromptMemorizationDetector
 from swerve.detectors.protocol import Sample
 from swerve.detectors.tiled_l2 import as_unit_array, tiled_l2_arrays
 from swerve.evaluation.metrics import roc_auc, tpr_at_fpr
-from swerve.evaluation.toyworld import expected_colour_and_shape
+from swerve.evaluation.toyworld import expected_colour_and_shape, generate_all
 from swerve.streams.embedded_defaults import ensure_toy_index, toy_embedder_params
-from swerve.toyworld import DEFAULT_GUIDANCE_SCALE, DEFAULT_STEPS, generate_batch, load_pipeline, memorized_captions, memorized_images, sample_ordinary_captions
+from swerve.toyworld import DEFAULT_GUIDANCE_SCALE, DEFAULT_STEPS, load_pipeline, memorized_captions, memorized_images, sample_ordinary_captions
 from swerve.toyworld.vocabulary import SHAPE_COLOURS, SHAPES
 
 
@@ -65,14 +65,6 @@ def toy_concept_sets() -> list[dict[str, Any]]:
     return sets
 
 
-def generate(pipeline: Any, prompts: list[str], seeds: list[int], settings: DetectionEvaluationSettings) -> list[Image.Image]:
-    images: list[Image.Image] = []
-    for start in range(0, len(prompts), settings.batch_size):
-        end = start + settings.batch_size
-        images += generate_batch(pipeline, prompts[start:end], seeds[start:end], settings.steps, settings.guidance_scale)
-    return images
-
-
 def summary(scores: np.ndarray, labels: np.ndarray, target_fpr: float) -> dict[str, float]:
     tpr, threshold = tpr_at_fpr(scores, labels, target_fpr)
     return {"auc": roc_auc(scores, labels), "tpr": tpr, "threshold": threshold}
@@ -90,7 +82,7 @@ def evaluate_detection(data_dir: Path, settings: DetectionEvaluationSettings | N
     prompts = [c for c in memorized for _ in seeds] + [c for c in ordinary for _ in seeds]
     prompt_seeds = seeds * (len(memorized) + len(ordinary))
     labels = np.array([True] * (len(memorized) * len(seeds)) + [False] * (len(ordinary) * len(seeds)))
-    images = generate(pipeline, prompts, prompt_seeds, settings)
+    images = generate_all(pipeline, prompts, prompt_seeds, settings.steps, settings.guidance_scale, settings.batch_size)
     samples = [Sample(f"eval-{i}", image, "0" * 64, prompt, seed) for i, (image, prompt, seed) in enumerate(zip(images, prompts, prompt_seeds))]
 
     # 2. image level: index kNN + tiled L2

@@ -82,11 +82,13 @@ def expected_colour_and_shape(caption: str) -> tuple[str, str]:
     return match["colour"], match["shape"]
 
 
-def _generate_all(pipeline: Any, prompts: list[str], seeds: list[int], settings: ToyEvaluationSettings) -> list[Image.Image]:
+def generate_all(pipeline: Any, prompts: list[str], seeds: list[int], steps: int, guidance_scale: float,
+                 batch_size: int) -> list[Image.Image]:
+    """One image per (prompt, seed), generated batch_size at a time."""
     images: list[Image.Image] = []
-    for start in range(0, len(prompts), settings.batch_size):
-        images += generate_batch(pipeline, prompts[start:start + settings.batch_size],
-                                 seeds[start:start + settings.batch_size], settings.steps, settings.guidance_scale)
+    for start in range(0, len(prompts), batch_size):
+        images += generate_batch(pipeline, prompts[start:start + batch_size], seeds[start:start + batch_size], steps,
+                                 guidance_scale)
     return images
 
 
@@ -97,7 +99,7 @@ def measure_memorized(pipeline: Any, settings: ToyEvaluationSettings) -> dict[st
     distances_all: list[float] = []
     seeds = list(range(settings.memorized_seeds))
     for caption in memorized_captions():
-        images = _generate_all(pipeline, [caption] * len(seeds), seeds, settings)
+        images = generate_all(pipeline, [caption] * len(seeds), seeds, settings.steps, settings.guidance_scale, settings.batch_size)
         generated = np.stack([as_unit_array(image) for image in images])  # (seeds, 64, 64, 3)
         distances = tiled_l2_one_to_many(as_unit_array(targets[caption]), generated)  # (seeds,)
         per_caption[caption] = float(np.mean(distances < settings.threshold))
@@ -115,7 +117,7 @@ def measure_ordinary(pipeline: Any, clip: Any, settings: ToyEvaluationSettings) 
     """Generate fresh ordinary captions; near-copy test against all training images; zero-shot reading."""
     captions = sample_ordinary_captions(settings.ordinary_captions, seed=settings.caption_seed)
     seeds = [settings.ordinary_seed_base + i for i in range(len(captions))]
-    images = _generate_all(pipeline, captions, seeds, settings)
+    images = generate_all(pipeline, captions, seeds, settings.steps, settings.guidance_scale, settings.batch_size)
     training = np.stack([as_unit_array(example.image) for example in build_training_set().unique])  # (n, 64, 64, 3)
     nearest = np.array([tiled_l2_one_to_many(as_unit_array(image), training).min() for image in images])
     readings = clip.classify(images)

@@ -15,9 +15,8 @@ from typing import Any, AsyncIterator, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from swerve.errors import InvalidInputError
-from swerve.streams.envelope import EncodedEvent, encode, header_map
+from swerve.streams.envelope import EncodedEvent, decode, encode, header_map
 from swerve.streams.events import TOPIC_EVENTS, SwerveEvent
-from swerve.streams.envelope import decode
 from swerve.streams.settings import Settings
 from swerve.streams.topics import TopicNames
 
