@@ -16,15 +16,7 @@ from swerve.index import TrainingIndex
 from swerve.index.training_image import TrainingImage
 from swerve.media import sha256_hex
 
-
-def drawn(index: int, size: int = 64) -> Image.Image:
-    """A distinct image per index: a coloured block on a coloured background."""
-    rng = np.random.default_rng(index)
-    pixels = np.empty((size, size, 3), dtype=np.uint8)
-    pixels[:] = rng.integers(0, 256, 3)
-    x, y = rng.integers(0, size // 2, 2)
-    pixels[y:y + size // 2, x:x + size // 2] = rng.integers(0, 256, 3)
-    return Image.fromarray(pixels)
+from tests.index.builders import drawn_image
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +25,7 @@ def training(tmp_path_factory: pytest.TempPathFactory, tiny_open_clip: dict[str,
     paths, records = [], []
     for index in range(40):
         path = folder / f"{index:03d}.png"
-        drawn(index).save(path)
+        drawn_image(index, size=64).save(path)
         paths.append(path)
         records.append(TrainingImage(uri=path.as_uri(), caption=f"image {index}", sha256=sha256_hex(path.read_bytes())))
     TrainingIndex.build(folder / "index", records, shared_embedder(tiny_open_clip, "test"))
@@ -49,7 +41,7 @@ def sample(image: Image.Image) -> Sample:
 
 
 def test_given_a_copy_of_a_training_image_then_it_is_flagged_with_confirmed_evidence(training, tiny_open_clip) -> None:
-    [score] = detector(training, tiny_open_clip).score([sample(drawn(7))])
+    [score] = detector(training, tiny_open_clip).score([sample(drawn_image(7, size=64))])
     assert score.flagged and score.value == pytest.approx(1.0, abs=1e-6)
     best = min((m for m in score.evidence["matches"] if m["confirmed"]), key=lambda m: m["tiled_l2"])
     assert best["caption"] == "image 7" and best["near_copy"] and best["tiled_l2"] < 1e-6
@@ -57,14 +49,14 @@ def test_given_a_copy_of_a_training_image_then_it_is_flagged_with_confirmed_evid
 
 
 def test_given_a_slightly_noisy_copy_then_it_is_still_a_near_copy(training, tiny_open_clip) -> None:
-    pixels = np.asarray(drawn(11)).astype(np.int16) + np.random.default_rng(0).integers(-6, 7, (64, 64, 3))
+    pixels = np.asarray(drawn_image(11, size=64)).astype(np.int16) + np.random.default_rng(0).integers(-6, 7, (64, 64, 3))
     [score] = detector(training, tiny_open_clip).score([sample(Image.fromarray(pixels.clip(0, 255).astype(np.uint8)))])
     assert score.flagged and score.evidence["min_tiled_l2"] < 0.1
 
 
 def test_given_a_novel_image_then_pixels_overrule_embedding_similarity(training, tiny_open_clip) -> None:
     # candidate_similarity 0 makes every neighbour a candidate: only the pixel check can clear it
-    [score] = detector(training, tiny_open_clip).score([sample(drawn(1000))])
+    [score] = detector(training, tiny_open_clip).score([sample(drawn_image(1000, size=64))])
     assert not score.flagged and score.evidence["min_tiled_l2"] > 0.1
     assert all(m["candidate"] and not m["near_copy"] for m in score.evidence["matches"])
 
@@ -75,7 +67,7 @@ def test_given_unreadable_training_pixels_then_only_a_very_close_embedding_flags
     paths[5].rename(moved)
     try:
         fresh = detector(training, tiny_open_clip, unconfirmed_similarity=0.999)
-        [score] = fresh.score([sample(drawn(5))])
+        [score] = fresh.score([sample(drawn_image(5, size=64))])
         match = next(m for m in score.evidence["matches"] if m["caption"] == "image 5")
         assert match["confirmed"] is False and match["near_copy"] and score.flagged
     finally:
@@ -91,7 +83,7 @@ def test_given_a_near_copy_then_the_evidence_names_the_training_image_for_correc
     from swerve.correctors.findings import matched_images_in
     from swerve.correctors.protocol import CorrectionRequest, Finding
 
-    [score] = detector(training, tiny_open_clip).score([sample(drawn(9))])
-    request = CorrectionRequest("r", "p", drawn(9), [Finding("memorization", score.evidence)])
+    [score] = detector(training, tiny_open_clip).score([sample(drawn_image(9, size=64))])
+    request = CorrectionRequest("r", "p", drawn_image(9, size=64), [Finding("memorization", score.evidence)])
     [matched] = matched_images_in(request)
-    assert np.array_equal(np.asarray(matched), np.asarray(drawn(9)))
+    assert np.array_equal(np.asarray(matched), np.asarray(drawn_image(9, size=64)))
