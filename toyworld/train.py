@@ -41,6 +41,7 @@ from swerve.toyworld.architecture import (
     parameter_count,
     training_scheduler,
 )
+from swerve.toyworld.concept_captions import concept_captions
 from swerve.toyworld.decoder_polish import polish_decoder
 from swerve.toyworld.dataset import DEFAULT_DUPLICATES, DEFAULT_ORDINARY_COUNT, TRAINING_SEED, build_training_set
 from swerve.toyworld.tiny_clip_training import train_tiny_clip
@@ -48,6 +49,7 @@ from swerve.toyworld.tokenizer import MODEL_MAX_LENGTH, write_tokenizer
 
 PHASES = ("vae", "decoder", "unet", "unet-resume", "clip")
 CAPTION_DROPOUT = 0.1
+SHORT_CAPTION_RATE = 0.15  # ordinary rows shown under one of their concept_captions instead
 VAE_CROP = 32
 KL_WEIGHT = 1e-6
 
@@ -152,6 +154,15 @@ def tokenize(tokenizer: CLIPTokenizer, captions: list[str]) -> torch.Tensor:
                      return_tensors="pt").input_ids
 
 
+def short_caption_ids(tokenizer: CLIPTokenizer, captions: list[str]) -> torch.Tensor:
+    """(n, 3, 77) token ids of each caption's concept captions; a caption with none repeats itself."""
+    variants = []
+    for caption in captions:
+        short = concept_captions(caption)
+        variants.append((short * 3)[:3])
+    return tokenize(tokenizer, [text for row in variants for text in row]).view(len(captions), 3, -1)
+
+
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     with torch.no_grad():
         for ema_p, p in zip(ema.parameters(), model.parameters()):
@@ -172,8 +183,12 @@ def save_pipeline(out: Path, vae: AutoencoderKL, unet: UNet2DConditionModel, tex
 def train_denoiser(arch: ToyArchitecture, data: TrainingData, vae: AutoencoderKL, tokenizer: CLIPTokenizer,
                    out: Path, steps: int, batch_size: int, seed: int, lr: float = 1e-3,
                    ema_decay: float = 0.999, checkpoint_every: int = 1000,
-                   resume: bool = False) -> tuple[UNet2DConditionModel, CLIPTextModel]:
+                   resume: bool = False,
+                   short_caption_rate: float = SHORT_CAPTION_RATE) -> tuple[UNet2DConditionModel, CLIPTextModel]:
     """Train UNet + text encoder jointly on cached latents; saves the EMA weights as a pipeline.
+
+    A share ``short_caption_rate`` of the rows is shown under a short concept caption (only ordinary
+    images have them; see concept_captions.py).
 
     resume: start from the UNet and text encoder saved in out/pipeline (a continuation run with its
     own schedule and batch order) instead of fresh weights.
@@ -183,6 +198,7 @@ def train_denoiser(arch: ToyArchitecture, data: TrainingData, vae: AutoencoderKL
     # 1. cache latents (posterior means, scaled) and token ids of each distinct image
     latents = encode_latents(vae, data.images) * vae.config.scaling_factor  # (unique, C, h, w)
     token_ids = tokenize(tokenizer, data.captions)  # (unique, 77)
+    short_ids = short_caption_ids(tokenizer, data.captions)  # (unique, 3, 77)
     empty_ids = tokenize(tokenizer, [""])  # (1, 77)
     # 2. models, optimizer, EMA copies
     if resume:
@@ -207,6 +223,9 @@ def train_denoiser(arch: ToyArchitecture, data: TrainingData, vae: AutoencoderKL
         rows = torch.from_numpy(data.order[rng.integers(len(data.order), size=batch_size)])
         x0 = latents[rows]  # (batch, C, h, w)
         ids = token_ids[rows].clone()  # (batch, 77)
+        short = torch.from_numpy(rng.random(batch_size) < short_caption_rate)
+        variant = torch.from_numpy(rng.integers(short_ids.shape[1], size=batch_size))
+        ids[short] = short_ids[rows, variant][short]
         drop = torch.from_numpy(rng.random(batch_size) < CAPTION_DROPOUT)
         ids[drop] = empty_ids
         # 4. diffusion loss at a uniform timestep; the target is v = alpha_t * eps - sigma_t * x0
