@@ -3,9 +3,11 @@
 On the toy world (committed weights), every figure from one run:
   1. flagged set: every memorized caption with seeds 0..S-1, kept where the MemorizationDetector
      flags the generation (the detector of the product, not an oracle);
-  2. per method (nudging and prompt-embedding mitigation, and the baselines reseed, negative
-     prompt and delayed guidance): the adaptive loop (``correct_until_clean``, up to 3 attempts,
-     each candidate re-verified by the memorization detector). ``correction_success_rate`` is the
+  2. per method: the adaptive loop (``correct_until_clean``, up to 3 attempts, each candidate
+     re-verified by the memorization detector). The primary method (nudging) runs on every flagged
+     output; prompt-embedding mitigation and the baselines (reseed, negative prompt, delayed
+     guidance) on the flagged outputs of the first ``baseline_seeds`` seeds, beside the primary's
+     figures on that same subset. ``correction_success_rate`` is the
      share of flagged outputs whose replacement passed and is no near-copy (tiled L2 < 0.1) of ANY
      training image, checked exhaustively; ``blocked_rate`` the share that ran out of attempts;
      ``fidelity_ratio`` the mean tiny-CLIP score of replacements to their prompt over the mean for
@@ -50,7 +52,7 @@ from swerve.toyworld.vocabulary import SHAPE_COLOURS
 @dataclass(frozen=True)
 class CorrectionEvaluationSettings:
     seeds: int = 32
-    baseline_seeds: int = 32
+    baseline_seeds: int = 8
     max_attempts: int = 3
     steps: int = DEFAULT_STEPS
     guidance_scale: float = DEFAULT_GUIDANCE_SCALE
@@ -61,6 +63,7 @@ class CorrectionEvaluationSettings:
     gie_prompts: int = 48
     gie_caption_seed: int = 4_000_037
     methods: tuple[str, ...] = ("nudging", "prompt_mitigation", "reseed", "negative_prompt", "delayed_guidance")
+    primary_method: str = "nudging"  # the headline figures; it runs on every flagged output
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -109,34 +112,54 @@ class ToyJudges:
         return np.sum(x * t, axis=1)
 
 
-def evaluate_method(method: str, generator: DiffusersGenerator, judges: ToyJudges, flagged: list[tuple[str, int, Image.Image, dict[str, Any]]],
-                    settings: CorrectionEvaluationSettings, ordinary_fidelity: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RequestOutcome:
+    """One flagged output after the adaptive loop."""
+
+    fixed: bool  # a candidate passed re-verification within max_attempts
+    no_copy: bool  # ... and it is no near-copy of any training image (exhaustive check)
+    attempts: int
+    fidelity: float | None  # tiny-CLIP score of the replacement to its prompt
+    drift: float | None  # tiny-CLIP distance of the replacement from the flagged original
+    seconds: float
+
+
+def summarize(outcomes: list[RequestOutcome], ordinary_fidelity: float) -> dict[str, Any]:
+    """The success figures of one method over some flagged outputs."""
+    total = len(outcomes)
+    fidelity = [o.fidelity for o in outcomes if o.fidelity is not None]
+    drift = [o.drift for o in outcomes if o.drift is not None]
+    return {
+        "correction_success_rate": sum(o.fixed and o.no_copy for o in outcomes) / total if total else None,
+        "blocked_rate": sum(not o.fixed for o in outcomes) / total if total else None,
+        "fidelity_ratio": float(np.mean(fidelity)) / ordinary_fidelity if fidelity else None,
+        "drift_mean": float(np.mean(drift)) if drift else None,
+        "attempts_mean": float(np.mean([o.attempts for o in outcomes])) if outcomes else None,
+        "flagged": total,
+        "seconds_per_flagged": float(np.mean([o.seconds for o in outcomes])) if outcomes else None,
+    }
+
+
+def run_method(method: str, generator: DiffusersGenerator, judges: ToyJudges,
+               flagged: list[tuple[str, int, Image.Image, dict[str, Any]]],
+               settings: CorrectionEvaluationSettings) -> list[RequestOutcome]:
+    """The adaptive loop of ``method`` on every flagged output, each re-verified by the detector."""
     corrector = corrector_for(method, generator, settings.method_params.get(method, {}))
-    successes, blocked, attempts, fidelity, drift = 0, 0, [], [], []
-    started = time.perf_counter()
+    outcomes = []
     for index, (prompt, seed, image, evidence) in enumerate(flagged):
+        started = time.perf_counter()
         request = CorrectionRequest(f"eval-{method}-{index}", prompt, image, [Finding("memorization", evidence)], seed=seed)
         outcome = correct_until_clean(corrector, request, judges.verify, settings.max_attempts)
-        attempts.append(len(outcome.attempts))
-        if not outcome.fixed:
-            blocked += 1
+        if outcome.replacement is None:
+            outcomes.append(RequestOutcome(False, False, len(outcome.attempts), None, None, time.perf_counter() - started))
             continue
-        assert outcome.replacement is not None
         replacement = outcome.replacement.image
-        successes += not judges.near_copy_of_any(replacement)
-        fidelity.append(float(judges.clip_scores([replacement], [prompt])[0]))
         replaced_vector, original_vector = judges.clip.embed_images([replacement, image])  # one pass for both
-        drift.append(float(1.0 - np.dot(replaced_vector, original_vector)))
-    total = len(flagged)
-    return {
-        "correction_success_rate": successes / total if total else None,
-        "blocked_rate": blocked / total if total else None,
-        "fidelity_ratio": (float(np.mean(fidelity)) / ordinary_fidelity) if fidelity else None,
-        "drift_mean": float(np.mean(drift)) if drift else None,
-        "attempts_mean": float(np.mean(attempts)) if attempts else None,
-        "flagged": total,
-        "seconds_per_flagged": (time.perf_counter() - started) / total if total else None,
-    }
+        outcomes.append(RequestOutcome(
+            fixed=True, no_copy=not judges.near_copy_of_any(replacement), attempts=len(outcome.attempts),
+            fidelity=float(judges.clip_scores([replacement], [prompt])[0]),
+            drift=float(1.0 - np.dot(replaced_vector, original_vector)), seconds=time.perf_counter() - started))
+    return outcomes
 
 
 def evaluate_gie(generator: DiffusersGenerator, judges: ToyJudges, settings: CorrectionEvaluationSettings) -> dict[str, Any]:
@@ -191,13 +214,21 @@ def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings |
     ordinary_images = generator.generate(ordinary, list(range(len(ordinary))))
     unflagged = [(p, im) for p, im in zip(ordinary, ordinary_images) if not judges.flagged(im)[0]]
     ordinary_fidelity = float(np.mean(judges.clip_scores([im for _, im in unflagged], [p for p, _ in unflagged])))
-    # 3. every method on the same flagged set (baselines may use a prefix of the seeds)
+    # 3. the primary method on every flagged output; the others on those of the first baseline_seeds
+    #    seeds (the same outputs for each, so their figures compare side by side with the primary's
+    #    on that subset, reported as "<primary>_on_baseline_seeds")
     methods: dict[str, Any] = {}
+    compared = [f for f in flagged if f[1] < settings.baseline_seeds]
     for method in settings.methods:
-        ours = method in ("nudging", "prompt_mitigation")
-        subset = flagged if ours else [f for f in flagged if f[1] < settings.baseline_seeds]
-        methods[method] = evaluate_method(method, generator, judges, subset, settings, ordinary_fidelity)
-    primary = methods.get("nudging", next(iter(methods.values())))
+        if method == settings.primary_method:
+            outcomes = run_method(method, generator, judges, flagged, settings)
+            methods[method] = summarize(outcomes, ordinary_fidelity)
+            if len(compared) < len(flagged):
+                on_compared = [o for o, f in zip(outcomes, flagged) if f[1] < settings.baseline_seeds]
+                methods[f"{method}_on_baseline_seeds"] = summarize(on_compared, ordinary_fidelity)
+        else:
+            methods[method] = summarize(run_method(method, generator, judges, compared, settings), ordinary_fidelity)
+    primary = methods.get(settings.primary_method, next(iter(methods.values())))
     result: dict[str, Any] = {
         "correction_success_rate": primary["correction_success_rate"],
         "blocked_rate": primary["blocked_rate"],

@@ -11,7 +11,7 @@ import typer
 def correct(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     seeds: int = typer.Option(32, help="seeds per memorized caption for the flagged set"),
-    baseline_seeds: int = typer.Option(32, help="seeds per memorized caption the baselines are run on (a prefix)"),
+    baseline_seeds: int = typer.Option(8, help="seeds per memorized caption (a prefix) the other methods are compared on"),
     methods: str = typer.Option("nudging,prompt_mitigation,reseed,negative_prompt,delayed_guidance", help="comma-separated methods"),
     gie_target: str = typer.Option("red", help="the colour GIE erases in the ORR measurement"),
     params: Optional[str] = typer.Option(None, help='JSON of per-method corrector params, e.g. {"nudging": {"beta": 4}}'),
