@@ -10,6 +10,8 @@ Phases, in order (each can be run alone with --phases; later ones read earlier o
   3. unet:    UNet2DConditionModel and CLIPTextModel trained jointly on cached VAE latents with the DDPM
               loss, 10% caption dropout (for classifier-free guidance) and an EMA of the weights. The text
               encoder is trained from scratch with the UNet: a toy, unlike SD's frozen CLIP.
+     unet-resume: the same loss continued from the saved UNet and text encoder with a fresh schedule;
+              here some ordinary rows are shown under short concept captions (concept_captions.py).
   4. clip:    the tiny open_clip model, contrastively on the same pairs (tiny_clip_training.py).
 The pipeline is saved with `StableDiffusionPipeline.save_pretrained` under <out>/pipeline at every
 UNet checkpoint, so a partial run is usable. This module must never download anything.
@@ -273,8 +275,10 @@ class TrainingPlan:
     unet_steps: int = 4000
     unet_batch_size: int = 32
     unet_lr: float = 1e-3
-    unet_resume_steps: int = 0  # > 0: a continuation run of this many steps from the saved UNet (phase unet-resume)
-    unet_resume_lr: float = 3e-4
+    unet_short_caption_rate: float = 0.0  # the committed first 4000 steps predate short captions
+    unet_resume_steps: int = 15000  # a continuation run of this many steps from the saved UNet (phase unet-resume)
+    unet_resume_lr: float = 4e-4
+    unet_resume_short_caption_rate: float = SHORT_CAPTION_RATE
     clip_steps: int = 1200
     clip_batch_size: int = 96
     checkpoint_every: int = 500
@@ -328,16 +332,19 @@ def run(out: Path, plan: TrainingPlan) -> dict[str, object]:
     if "unet" in plan.phases:
         phase_start = time.time()
         unet, text_encoder = train_denoiser(arch, data, vae, tokenizer, out, plan.unet_steps, plan.unet_batch_size,
-                                            plan.seed, lr=plan.unet_lr, checkpoint_every=plan.checkpoint_every)
+                                            plan.seed, lr=plan.unet_lr, checkpoint_every=plan.checkpoint_every,
+                                            short_caption_rate=plan.unet_short_caption_rate)
         summary["unet"] = {"steps": plan.unet_steps, "batch_size": plan.unet_batch_size, "lr": plan.unet_lr,
                            "seconds": round(time.time() - phase_start, 1), "parameters": parameter_count(unet),
                            "text_encoder_parameters": parameter_count(text_encoder)}
     if "unet-resume" in plan.phases and plan.unet_resume_steps > 0:
         phase_start = time.time()
         train_denoiser(arch, data, vae, tokenizer, out, plan.unet_resume_steps, plan.unet_batch_size, plan.seed,
-                       lr=plan.unet_resume_lr, checkpoint_every=plan.checkpoint_every, resume=True)
+                       lr=plan.unet_resume_lr, checkpoint_every=plan.checkpoint_every, resume=True,
+                       short_caption_rate=plan.unet_resume_short_caption_rate)
         summary["unet_resume"] = {"steps": plan.unet_resume_steps, "batch_size": plan.unet_batch_size,
-                                  "lr": plan.unet_resume_lr, "seconds": round(time.time() - phase_start, 1)}
+                                  "lr": plan.unet_resume_lr, "short_caption_rate": plan.unet_resume_short_caption_rate,
+                                  "seconds": round(time.time() - phase_start, 1)}
     if "clip" in plan.phases:
         phase_start = time.time()
         clip_summary = train_tiny_clip(data.images, data.captions, out, plan.clip_steps, plan.clip_batch_size, plan.seed)
@@ -363,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
                  "clip_batch_size",
                  "checkpoint_every", "threads"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
-    for name in ("unet_lr", "unet_resume_lr"):
+    for name in ("unet_lr", "unet_resume_lr", "unet_short_caption_rate", "unet_resume_short_caption_rate"):
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
     args = parser.parse_args(argv)
     values = vars(args)

@@ -21,7 +21,7 @@ def smoke_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Given: three steps of each phase on the tiny architecture and a tiny data set
     out = tmp_path_factory.mktemp("toy_weights")
     plan = TrainingPlan(arch="smoke", ordinary_count=24, duplicates=2, vae_steps=3, vae_batch_size=8, decoder_steps=2,
-                        decoder_batch_size=4, unet_steps=3, unet_batch_size=8, clip_steps=2, clip_batch_size=16,
+                        decoder_batch_size=4, unet_steps=3, unet_batch_size=8, unet_resume_steps=2, clip_steps=2, clip_batch_size=16,
                         checkpoint_every=2)
     run(out, plan)
     return out
@@ -59,5 +59,6 @@ def test_given_a_smoke_run_then_the_tiny_clip_loads_through_open_clip_from_the_l
 
 def test_given_a_smoke_run_then_a_summary_records_every_phase(smoke_weights: Path) -> None:
     summary = json.loads((smoke_weights / "training_summary.json").read_text())
-    assert {"vae", "decoder", "unet", "clip"} <= summary.keys()
+    assert {"vae", "decoder", "unet", "unet_resume", "clip"} <= summary.keys()
+    assert summary["unet_resume"]["short_caption_rate"] > 0
     assert summary["latent_size"] == 16
