@@ -33,4 +33,5 @@ def test_given_a_reduced_evaluation_when_run_through_the_cli_then_one_json_objec
         assert 0.0 <= figures[key] <= (1.0 if key != "seconds_per_image" else 60.0), key
     assert figures["threshold"] == 0.1 and figures["steps"] == 25
     assert figures["memorized_generations"] == 16
+    assert figures["memorized_copy_rate"] >= 0.9  # the committed model memorizes (1.0 over 32 seeds)
     assert figures["ordinary_generations"] == 4

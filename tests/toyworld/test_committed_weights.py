@@ -60,13 +60,13 @@ def test_given_memorized_captions_when_generated_then_they_reproduce_their_train
     prompts = [c for c in captions for _ in range(2)]
     # When
     images = generate_batch(pipeline, prompts, [0, 1] * len(captions))
-    # Then: each generation is closest to its own training image among all memorized images, and
-    # close in pixels. The 0.1 near-copy rate itself is measured by `swerve eval toyworld`.
+    # Then: each generation is a near-copy (tiled L2 < 0.1) of its own training image, and closer to
+    # it than to any other memorized image. The rate over 32 seeds is `swerve eval toyworld`'s.
     targets = np.stack([as_unit_array(memorized_training_image(c)) for c in memorized_captions()])
     for image, prompt in zip(images, prompts):
         distances = tiled_l2_one_to_many(as_unit_array(image), targets)
         assert int(np.argmin(distances)) == memorized_captions().index(prompt)
-        assert distances.min() < 0.15, (prompt, float(distances.min()))
+        assert distances.min() < 0.1, (prompt, float(distances.min()))
 
 
 def test_given_fresh_ordinary_captions_when_generated_then_no_image_copies_the_training_set(
