@@ -35,7 +35,7 @@ class ConsumedRecord:
 
     def decoded(self, prefix: str = "swerve") -> SwerveEvent | None:
         """The contract event, when the topic carries one and the message is valid."""
-        short = self.topic.removeprefix(f"{prefix}.")
+        short = self.topic.removeprefix(f"{prefix}.").replace(".", "_")  # "prompts.screened" -> "prompts_screened"
         model = TOPIC_EVENTS.get(short)
         if model is None:
             return None
