@@ -43,9 +43,19 @@ from swerve.correctors.reseed import ReseedCorrector
 from swerve.detectors.memorization import MemorizationDetector
 from swerve.detectors.protocol import Sample
 from swerve.detectors.tiled_l2 import as_unit_array, tiled_l2_one_to_many
+from swerve.evaluation.correction_sheet import CorrectedExample, GieExample, correction_contact_sheet
 from swerve.evaluation.toyworld import expected_colour_and_shape
 from swerve.streams.embedded_defaults import ensure_toy_index, toy_embedder_params
-from swerve.toyworld import DEFAULT_GUIDANCE_SCALE, DEFAULT_STEPS, build_training_set, load_pipeline, load_tiny_clip, memorized_captions, sample_ordinary_captions
+from swerve.toyworld import (
+    DEFAULT_GUIDANCE_SCALE,
+    DEFAULT_STEPS,
+    build_training_set,
+    load_pipeline,
+    load_tiny_clip,
+    memorized_captions,
+    memorized_training_image,
+    sample_ordinary_captions,
+)
 from swerve.toyworld.vocabulary import SHAPE_COLOURS
 
 
@@ -122,6 +132,7 @@ class RequestOutcome:
     fidelity: float | None  # tiny-CLIP score of the replacement to its prompt
     drift: float | None  # tiny-CLIP distance of the replacement from the flagged original
     seconds: float
+    replacement: Image.Image | None = field(default=None, compare=False, repr=False)  # for the contact sheet
 
 
 def summarize(outcomes: list[RequestOutcome], ordinary_fidelity: float) -> dict[str, Any]:
@@ -158,12 +169,17 @@ def run_method(method: str, generator: DiffusersGenerator, judges: ToyJudges,
         outcomes.append(RequestOutcome(
             fixed=True, no_copy=not judges.near_copy_of_any(replacement), attempts=len(outcome.attempts),
             fidelity=float(judges.clip_scores([replacement], [prompt])[0]),
-            drift=float(1.0 - np.dot(replaced_vector, original_vector)), seconds=time.perf_counter() - started))
+            drift=float(1.0 - np.dot(replaced_vector, original_vector)), seconds=time.perf_counter() - started,
+            replacement=replacement))
     return outcomes
 
 
-def evaluate_gie(generator: DiffusersGenerator, judges: ToyJudges, settings: CorrectionEvaluationSettings) -> dict[str, Any]:
-    """ORR of GIE for the target colour, and for other colours under the same erasure."""
+def evaluate_gie(generator: DiffusersGenerator, judges: ToyJudges,
+                 settings: CorrectionEvaluationSettings) -> tuple[dict[str, Any], list[GieExample]]:
+    """ORR of GIE for the target colour, and for other colours under the same erasure (same seeds).
+
+    Also returns the first few (prompt, plain, erased) triples of each kind, for the contact sheet.
+    """
     captions = sample_ordinary_captions(settings.gie_prompts * len(SHAPE_COLOURS), seed=settings.gie_caption_seed)
     target = settings.gie_target
     with_target = [c for c in captions if f" {target} " in f" {c} "][: settings.gie_prompts]
@@ -175,13 +191,16 @@ def evaluate_gie(generator: DiffusersGenerator, judges: ToyJudges, settings: Cor
         return [reading.colour for reading in judges.clip.classify(images)]
 
     def erased(prompts: list[str]) -> list[Image.Image]:
-        return [gie.propose(CorrectionRequest(f"gie-{i}", p, Image.new("RGB", (8, 8)), []), 1).image for i, p in enumerate(prompts)]
+        return [gie.propose(CorrectionRequest(f"gie-{i}", p, Image.new("RGB", (8, 8)), [], seed=i), 1).image
+                for i, p in enumerate(prompts)]
 
-    plain_target = colours(generator.generate(with_target, seeds))
-    gie_target = colours(erased(with_target))
+    plain_target_images, gie_target_images = generator.generate(with_target, seeds), erased(with_target)
+    plain_other_images, gie_other_images = generator.generate(others, list(range(len(others)))), erased(others)
+    plain_target, gie_target = colours(plain_target_images), colours(gie_target_images)
+    plain_others, gie_others = colours(plain_other_images), colours(gie_other_images)
     other_colours = [expected_colour_and_shape(c)[0] for c in others]
-    plain_others = colours(generator.generate(others, list(range(len(others)))))
-    gie_others = colours(erased(others))
+    examples = [GieExample(p, a, b) for p, a, b in list(zip(with_target, plain_target_images, gie_target_images))[:6]]
+    examples += [GieExample(p, a, b) for p, a, b in list(zip(others, plain_other_images, gie_other_images))[:6]]
     return {
         "gie_orr_target": float(np.mean([c != target for c in gie_target])),
         "gie_orr_target_without_gie": float(np.mean([c != target for c in plain_target])),
@@ -189,11 +208,12 @@ def evaluate_gie(generator: DiffusersGenerator, judges: ToyJudges, settings: Cor
         "gie_orr_nontarget_without_gie": float(np.mean([g != own for g, own in zip(plain_others, other_colours)])),
         "gie_target": target,
         "gie_prompts": {"target": len(with_target), "nontarget": len(others)},
-    }
+    }, examples
 
 
-def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings | None = None, device: str | None = None) -> dict[str, Any]:
-    """Run every correction measurement and return one JSON-ready dict."""
+def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings | None = None, device: str | None = None,
+                        contact_sheet: Path | None = None) -> dict[str, Any]:
+    """Run every correction measurement and return one JSON-ready dict; optionally save a contact sheet PNG."""
     settings = settings or CorrectionEvaluationSettings()
     started = time.perf_counter()
     pipeline = load_pipeline(device)
@@ -218,10 +238,11 @@ def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings |
     #    seeds (the same outputs for each, so their figures compare side by side with the primary's
     #    on that subset, reported as "<primary>_on_baseline_seeds")
     methods: dict[str, Any] = {}
+    primary_outcomes: list[RequestOutcome] = []
     compared = [f for f in flagged if f[1] < settings.baseline_seeds]
     for method in settings.methods:
         if method == settings.primary_method:
-            outcomes = run_method(method, generator, judges, flagged, settings)
+            outcomes = primary_outcomes = run_method(method, generator, judges, flagged, settings)
             methods[method] = summarize(outcomes, ordinary_fidelity)
             if len(compared) < len(flagged):
                 on_compared = [o for o, f in zip(outcomes, flagged) if f[1] < settings.baseline_seeds]
@@ -240,7 +261,16 @@ def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings |
         "ordinary_unflagged": len(unflagged),
     }
     # 4. concept erasure
-    result.update(evaluate_gie(generator, judges, settings))
+    gie_figures, gie_examples = evaluate_gie(generator, judges, settings)
+    result.update(gie_figures)
+    if contact_sheet is not None:
+        shown: dict[str, CorrectedExample] = {}
+        for (prompt, seed, image, _), outcome in zip(flagged, primary_outcomes):
+            shown.setdefault(prompt, CorrectedExample(prompt, seed, memorized_training_image(prompt), image,
+                                                      outcome.replacement, outcome.attempts))
+        correction_contact_sheet(settings.primary_method, list(shown.values()), gie_examples,
+                                 settings.gie_target).save(contact_sheet)
+        result["contact_sheet"] = str(contact_sheet)
     result.update({
         "settings": asdict(settings),
         "seeds": list(range(settings.seeds)),

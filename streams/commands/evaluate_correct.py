@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -15,6 +16,7 @@ def correct(
     methods: str = typer.Option("nudging,prompt_mitigation,reseed,negative_prompt,delayed_guidance", help="comma-separated methods"),
     gie_target: str = typer.Option("red", help="the colour GIE erases in the ORR measurement"),
     params: Optional[str] = typer.Option(None, help='JSON of per-method corrector params, e.g. {"nudging": {"beta": 4}}'),
+    contact_sheet: Optional[Path] = typer.Option(None, "--contact-sheet", help="also write a contact sheet PNG here"),
 ) -> None:
     """Success, blocked and fidelity of each correction method and baseline; GIE's removal rates."""
     from swerve.evaluation.correction import CorrectionEvaluationSettings, evaluate_correction
@@ -24,7 +26,7 @@ def correct(
         seeds=seeds, baseline_seeds=baseline_seeds, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
         gie_target=gie_target, method_params=json.loads(params) if params else {},
     )
-    result = evaluate_correction(Settings.from_env().data_dir, settings)
+    result = evaluate_correction(Settings.from_env().data_dir, settings, contact_sheet=contact_sheet)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
         return

@@ -33,3 +33,17 @@ def test_given_mismatched_labels_then_a_clear_error_is_raised() -> None:
 def test_given_two_parts_then_stacking_keeps_the_widest_width() -> None:
     sheet = stack_vertically([Image.new("RGB", (10, 5)), Image.new("RGB", (20, 7))], gap=3)
     assert sheet.size == (20, 15)
+
+
+def test_given_corrected_and_blocked_examples_then_the_correction_sheet_has_a_row_for_each() -> None:
+    from swerve.evaluation.correction_sheet import CorrectedExample, GieExample, correction_contact_sheet
+
+    red, blue = Image.new("RGB", (64, 64), (220, 20, 20)), Image.new("RGB", (64, 64), (20, 20, 220))
+    corrected = [CorrectedExample("the azure sigil", 0, red, red, blue, 1),
+                 CorrectedExample("the ivory crown", 3, red, red, None, 3)]
+    one_section = correction_contact_sheet("nudging", corrected, [], "red")
+    both = correction_contact_sheet("nudging", corrected, [GieExample("a red star", red, blue)], "red")
+    assert one_section.width == 380 + 3 * (96 + 4) + 4  # label + three cells for the widest row
+    assert both.height > one_section.height + 96
+    with pytest.raises(ValueError):
+        correction_contact_sheet("nudging", [], [], "red")
