@@ -22,10 +22,11 @@ from swerve.correctors.protocol import CorrectionRequest, Finding
 from swerve.errors import CorrectionError, MediaError
 from swerve.media import ImageRef, MediaLimits, decode_image
 
-__all__ = ["CONCEPTS_KEY", "MATCHED_IMAGES_KEY", "concepts_in", "matched_images_in"]
+__all__ = ["CONCEPTS_KEY", "MATCHED_IMAGES_KEY", "MATCHES_KEY", "concepts_in", "matched_captions_in", "matched_images_in"]
 
 CONCEPTS_KEY = "concepts"
 MATCHED_IMAGES_KEY = "matched_images"
+MATCHES_KEY = "matches"  # the memorization detector's neighbours, each with "caption" and "near_copy"
 
 
 def _listed(finding: Finding, key: str) -> list[Any]:
@@ -45,6 +46,19 @@ def concepts_in(findings: Sequence[Finding]) -> list[str]:
             if concept.strip() not in concepts:
                 concepts.append(concept.strip())
     return concepts
+
+
+def matched_captions_in(findings: Sequence[Finding]) -> list[str]:
+    """Captions of the training images the findings call near-copies, first occurrence first."""
+    captions: list[str] = []
+    for finding in findings:
+        for match in _listed(finding, MATCHES_KEY):
+            if not isinstance(match, dict):
+                raise CorrectionError(f"detector {finding.detector!r} gave a match that is not an object: {match!r}")
+            caption = match.get("caption")
+            if match.get("near_copy") and isinstance(caption, str) and caption.strip() and caption.strip() not in captions:
+                captions.append(caption.strip())
+    return captions
 
 
 def matched_images_in(request: CorrectionRequest, limits: MediaLimits | None = None) -> list[Image.Image]:

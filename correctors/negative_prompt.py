@@ -1,7 +1,7 @@
 """Baseline: the negative prompt (Ho & Salimans' CFG with a negative branch).
 
-The flagged concepts (evidence ``{"concepts": [...]}``) and the configured ``copy_terms`` become
-the negative prompt, so classifier-free guidance steers away from them:
+The flagged concepts (evidence ``{"concepts": [...]}``), the captions of the training images a
+memorization finding matched, and the configured ``copy_terms`` become the negative prompt, so classifier-free guidance steers away from them:
 eps = eps(x_t, negative) + g (eps(x_t, c) - eps(x_t, negative)). The cheapest method, and weak on
 implicit prompts (GIE's comparison, "SD + NEG"). The same prompt and seed are regenerated; each
 further attempt raises g by ``guidance_step``. This module must never judge its own output.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from swerve.correctors.findings import concepts_in
+from swerve.correctors.findings import concepts_in, matched_captions_in
 from swerve.correctors.generator import (
     DiffusersGenerator,
     build_generator,
@@ -51,9 +51,11 @@ class NegativePromptCorrector:
         if attempt < 1:
             raise CorrectionError(f"attempt counts from 1, got {attempt}", event_id=request.request_id, stage="correct")
         # 1. the negative terms: the user's own negative prompt, the flagged concepts, the copy terms
-        terms = list(dict.fromkeys([*concepts_in(request.findings), *self.copy_terms]))
+        terms = list(dict.fromkeys([*concepts_in(request.findings), *matched_captions_in(request.findings),
+                                    *self.copy_terms]))
         if not terms:
-            raise CorrectionError("negative prompt has no term: no concept in the findings and no copy_terms",
+            raise CorrectionError("negative prompt has no term: no concept or matched caption in the findings "
+                                  "and no copy_terms",
                                   event_id=request.request_id, stage="correct")
         negative = ", ".join([request.negative_prompt, *terms] if request.negative_prompt else terms)
         # 2. the same prompt and seed, guided away harder with each attempt

@@ -24,6 +24,7 @@ from swerve.correctors.generator import (
     request_seed,
 )
 from swerve.correctors.nudging import LatentNudge, NudgingSettings
+from swerve.correctors.prompt_mitigation import mitigate_prompt_embedding
 from swerve.correctors.protocol import Candidate, CorrectionRequest
 from swerve.errors import ConfigurationError, CorrectionError, MediaError
 from swerve.media import decode_bytes
@@ -58,6 +59,10 @@ class NudgingCorrector:
         push_resolver (`callable`, optional): request -> training images to push from; by default the
             ``matched_images`` of the findings.
         push_flagged_output (`bool`, defaults to True): also push from the flagged output itself.
+        prompt_mitigation (`bool`, defaults to False): also lower Wen's text-conditional noise magnitude
+            by optimizing the prompt embedding at the nudged x_T (``prompt_mitigation.py``), with
+            ``mitigation_learning_rate``, ``mitigation_iterations`` x attempt iterations and a stop at
+            ``mitigation_target_ratio`` ** attempt times the starting magnitude.
     """
 
     version = "1"
@@ -68,12 +73,22 @@ class NudgingCorrector:
                  beta: float = 2.0, iterations: int = 20, learning_rate: float = 0.1,
                  at_steps: Sequence[int] = (0,), max_distance: float = 0.5, escalation: float = 2.0, pull_image_paths: Sequence[str] = (),
                  pull_images: Sequence[Image.Image] = (), push_resolver: PushResolver | None = None,
-                 push_flagged_output: bool = True):
+                 push_flagged_output: bool = True, prompt_mitigation: bool = False,
+                 mitigation_learning_rate: float = 0.05, mitigation_iterations: int = 10,
+                 mitigation_target_ratio: float = 0.5):
         self.settings = NudgingSettings(target, alpha, beta, iterations, learning_rate, tuple(int(s) for s in at_steps),
                                         max_distance)
         self.settings.check()
         if escalation < 1.0:
             raise ConfigurationError(f"nudging escalation must be >= 1, got {escalation}")
+        if prompt_mitigation and not (0 < mitigation_target_ratio < 1 and mitigation_iterations >= 1
+                                      and mitigation_learning_rate > 0):
+            raise ConfigurationError("nudging's prompt mitigation needs 0 < mitigation_target_ratio < 1, "
+                                     f"mitigation_iterations >= 1 and mitigation_learning_rate > 0; got "
+                                     f"{mitigation_target_ratio}, {mitigation_iterations}, {mitigation_learning_rate}")
+        self.prompt_mitigation = prompt_mitigation
+        self.mitigation_learning_rate, self.mitigation_iterations = mitigation_learning_rate, mitigation_iterations
+        self.mitigation_target_ratio = mitigation_target_ratio
         self.name, self.escalation = name, escalation
         self.generator = build_generator(model_dir, generator, device=device, allow_download=allow_download,
                                          steps=steps, guidance_scale=guidance_scale)
@@ -113,17 +128,31 @@ class NudgingCorrector:
         x_t = gen.initial_latents([seed])  # (1, C, h, w)
         # 3. regenerate the same prompt and seed, nudged where the settings say
         nudger = LatentNudge(settings, push, pull)
-        if settings.target == "initial":  # L = x_T, before any denoising (recorded as step -1)
-            image = gen.generate([request.prompt], [seed], negative_prompt=request.negative_prompt,
-                                 latents=nudger.apply(x_t, -1))[0]
+        initial = nudger.apply(x_t, -1) if settings.target == "initial" else x_t  # L = x_T (recorded as step -1)
+        text, mitigation = self._text(request, initial, attempt)
+        if settings.target == "initial":
+            image = gen.generate([request.prompt], [seed], latents=initial, **text)[0]
         else:  # L = x_t or x0 after the chosen steps, inside the pipeline's loop
             inputs = ("latents", "prompt_embeds") if settings.target == "x0" else ("latents",)
-            image = gen.generate([request.prompt], [seed], negative_prompt=request.negative_prompt, latents=x_t,
-                                 callback=nudger, callback_inputs=inputs)[0]
+            image = gen.generate([request.prompt], [seed], latents=x_t, callback=nudger, callback_inputs=inputs, **text)[0]
         parameters: dict[str, Any] = {
             **gen.record(), "seed": seed, "attempt": attempt, "target": settings.target, "alpha": settings.alpha,
             "beta": settings.beta, "iterations": settings.iterations, "learning_rate": settings.learning_rate,
             "at_steps": list(settings.at_steps), "max_distance": settings.max_distance, "push_points": len(push), "pull_points": len(self.pull_images),
-            "nudges": nudger.applied,
+            "nudges": nudger.applied, "prompt_mitigation": mitigation,
         }
         return Candidate(image=image, method="nudging", parameters=parameters)
+
+    def _text(self, request: CorrectionRequest, x_t: torch.Tensor, attempt: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The text conditioning of the regeneration: the prompt, or its Wen-mitigated embedding at x_T."""
+        if not self.prompt_mitigation:
+            return {"negative_prompt": request.negative_prompt}, None
+        gen = self.generator
+        with gen.lock:
+            cond, uncond = gen.encode([request.prompt], request.negative_prompt)  # (1, tokens, width) each
+            result = mitigate_prompt_embedding(gen, cond, x_t, self.mitigation_learning_rate,
+                                               self.mitigation_iterations * attempt,
+                                               target_ratio=self.mitigation_target_ratio ** attempt)
+        record = {"magnitude_before": result.magnitude_before[0], "magnitude_after": result.magnitude_after[0],
+                  "iterations": result.iterations[0], "target_ratio": round(self.mitigation_target_ratio ** attempt, 4)}
+        return {"prompt_embeds": result.prompt_embeds, "negative_prompt_embeds": uncond}, record

@@ -4,10 +4,11 @@ On the toy world (committed weights), every figure from one run:
   1. flagged set: every memorized caption with seeds 0..S-1, kept where the MemorizationDetector
      flags the generation (the detector of the product, not an oracle);
   2. per method: the adaptive loop (``correct_until_clean``, up to 3 attempts, each candidate
-     re-verified by the memorization detector). The primary method (nudging) runs on every flagged
-     output; prompt-embedding mitigation and the baselines (reseed, negative prompt, delayed
-     guidance) on the flagged outputs of the first ``baseline_seeds`` seeds, beside the primary's
-     figures on that same subset. ``correction_success_rate`` is the
+     re-verified by the memorization detector). The primary method (Wen's prompt-embedding
+     mitigation, the toy policy's memorization corrector) runs on every flagged output; nudging,
+     nudging with prompt mitigation and the baselines (reseed, negative prompt, delayed guidance) on
+     the flagged outputs of the first ``baseline_seeds`` seeds, beside the primary's figures on that
+     same subset. ``correction_success_rate`` is the
      share of flagged outputs whose replacement passed and is no near-copy (tiled L2 < 0.1) of ANY
      training image, checked exhaustively; ``blocked_rate`` the share that ran out of attempts;
      ``fidelity_ratio`` the mean tiny-CLIP score of replacements to their prompt over the mean for
@@ -23,6 +24,7 @@ The result holds every seed and setting. This module never trains and never writ
 from __future__ import annotations
 
 import time
+from functools import partial
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -72,8 +74,11 @@ class CorrectionEvaluationSettings:
     gie_target: str = "red"
     gie_prompts: int = 48
     gie_caption_seed: int = 4_000_037
-    methods: tuple[str, ...] = ("nudging", "prompt_mitigation", "reseed", "negative_prompt", "delayed_guidance")
-    primary_method: str = "nudging"  # the headline figures; it runs on every flagged output
+    methods: tuple[str, ...] = ("prompt_mitigation", "nudging", "nudging_with_prompt_mitigation", "reseed",
+                                "negative_prompt", "delayed_guidance")
+    # The headline figures: the method the toy policy corrects memorization with (docs/correctors.md,
+    # "Which method corrects memorization"). It runs on every flagged output.
+    primary_method: str = "prompt_mitigation"
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -86,6 +91,7 @@ class Verification:
 def corrector_for(method: str, generator: DiffusersGenerator, params: dict[str, Any]) -> Corrector:
     factories: dict[str, Callable[..., Corrector]] = {
         "nudging": NudgingCorrector,
+        "nudging_with_prompt_mitigation": partial(NudgingCorrector, prompt_mitigation=True),
         "prompt_mitigation": PromptMitigationCorrector,
         "reseed": ReseedCorrector,
         "negative_prompt": NegativePromptCorrector,

@@ -13,7 +13,8 @@ def correct(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     seeds: int = typer.Option(32, help="seeds per memorized caption for the flagged set"),
     baseline_seeds: int = typer.Option(8, help="seeds per memorized caption (a prefix) the other methods are compared on"),
-    methods: str = typer.Option("nudging,prompt_mitigation,reseed,negative_prompt,delayed_guidance", help="comma-separated methods"),
+    methods: str = typer.Option("prompt_mitigation,nudging,nudging_with_prompt_mitigation,reseed,negative_prompt,delayed_guidance",
+                                 help="comma-separated methods; the first runs on every flagged output"),
     gie_target: str = typer.Option("red", help="the colour GIE erases in the ORR measurement"),
     params: Optional[str] = typer.Option(None, help='JSON of per-method corrector params, e.g. {"nudging": {"beta": 4}}'),
     contact_sheet: Optional[Path] = typer.Option(None, "--contact-sheet", help="also write a contact sheet PNG here"),
@@ -22,9 +23,12 @@ def correct(
     from swerve.evaluation.correction import CorrectionEvaluationSettings, evaluate_correction
     from swerve.streams.settings import Settings
 
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+    if not chosen:
+        raise typer.BadParameter("name at least one method", param_hint="--methods")
     settings = CorrectionEvaluationSettings(
-        seeds=seeds, baseline_seeds=baseline_seeds, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-        gie_target=gie_target, method_params=json.loads(params) if params else {},
+        seeds=seeds, baseline_seeds=baseline_seeds, methods=chosen,
+        gie_target=gie_target, method_params=json.loads(params) if params else {}, primary_method=chosen[0],
     )
     result = evaluate_correction(Settings.from_env().data_dir, settings, contact_sheet=contact_sheet)
     if as_json:

@@ -30,6 +30,14 @@ def test_given_a_flagged_concept_when_negative_prompting_then_it_is_negated_and_
         NegativePromptCorrector(generator=generator).propose(request(()), 1)
 
 
+def test_given_a_memorization_finding_then_the_matched_caption_is_negated(generator) -> None:
+    matches = [{"caption": "the azure sigil of house vale", "near_copy": True}]
+    flagged = CorrectionRequest("r", "the azure sigil of house vale", Image.new("RGB", (32, 32)),
+                                [Finding("memorization", {"matches": matches})], seed=9)
+    candidate = NegativePromptCorrector(generator=generator).propose(flagged, 1)
+    assert candidate.parameters["negative_prompt"] == "the azure sigil of house vale"
+
+
 def test_given_attempts_when_reseeding_then_each_has_its_own_deterministic_seed(generator) -> None:
     corrector = ReseedCorrector(generator=generator)
     first, second, again = (corrector.propose(request(), a) for a in (1, 2, 1))

@@ -97,6 +97,20 @@ def test_given_a_flagged_copy_when_the_corrector_proposes_then_it_records_method
     assert first.parameters["nudges"][0]["cos_push_after"] < first.parameters["nudges"][0]["cos_push_before"]
 
 
+def test_given_prompt_mitigation_then_the_nudged_regeneration_also_lowers_wens_magnitude(generator) -> None:
+    plain = NudgingCorrector(generator=generator, iterations=5)
+    mitigated = NudgingCorrector(generator=generator, iterations=5, prompt_mitigation=True, mitigation_iterations=3)
+    request = flagged_request(generator)
+    first, second = mitigated.propose(request, 1), mitigated.propose(request, 2)
+    record = first.parameters["prompt_mitigation"]
+    assert record["magnitude_after"] < record["magnitude_before"] and 1 <= record["iterations"] <= 3
+    assert second.parameters["prompt_mitigation"]["target_ratio"] == 0.25  # 0.5 ** attempt
+    assert plain.propose(request, 1).parameters["prompt_mitigation"] is None
+    assert first.image.tobytes() != plain.propose(request, 1).image.tobytes()
+    with pytest.raises(ConfigurationError):
+        NudgingCorrector(generator=generator, prompt_mitigation=True, mitigation_target_ratio=1.5)
+
+
 def test_given_nothing_to_push_from_then_the_corrector_raises_a_correction_error(generator) -> None:
     corrector = NudgingCorrector(generator=generator, push_flagged_output=False)
     request = CorrectionRequest("r", "a red star", Image.new("RGB", (32, 32)), [], seed=1)

@@ -34,6 +34,16 @@ def test_given_findings_then_concepts_are_collected_once_in_order() -> None:
         concepts_in([Finding("a", {"concepts": "red"})])
 
 
+def test_given_memorization_matches_then_only_near_copy_captions_are_collected() -> None:
+    from swerve.correctors.findings import matched_captions_in
+
+    matches = [{"caption": "the azure sigil", "near_copy": True}, {"caption": "a red star", "near_copy": False},
+               {"caption": "the azure sigil", "near_copy": True}]
+    assert matched_captions_in([Finding("memorization", {"matches": matches}), Finding("concept")]) == ["the azure sigil"]
+    with pytest.raises(CorrectionError):
+        matched_captions_in([Finding("memorization", {"matches": ["not an object"]})])
+
+
 def test_given_matched_images_as_image_refs_then_they_are_decoded() -> None:
     ref = ImageRef.from_image(Image.new("RGB", (8, 8), (1, 2, 3))).model_dump(mode="json")
     request = CorrectionRequest("r", "p", Image.new("RGB", (8, 8)), [Finding("m", {"matched_images": [ref]})])
