@@ -125,7 +125,8 @@ class ToyJudges:
         """Cosine similarity of each image to its own prompt under the tiny CLIP: (n,)."""
         x = self.clip.embed_images(images)
         t = self.clip.embed_texts(prompts)
-        return np.sum(x * t, axis=1)
+        scores: np.ndarray = np.sum(x * t, axis=1)
+        return scores
 
 
 @dataclass(frozen=True)

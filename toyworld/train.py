@@ -152,8 +152,9 @@ def reconstruction_tiled_l2(vae: AutoencoderKL, images: torch.Tensor, batch_size
 
 def tokenize(tokenizer: CLIPTokenizer, captions: list[str]) -> torch.Tensor:
     """(n, 77) token ids, padded as StableDiffusionPipeline pads them."""
-    return tokenizer(captions, padding="max_length", max_length=MODEL_MAX_LENGTH, truncation=True,
-                     return_tensors="pt").input_ids
+    ids: torch.Tensor = tokenizer(captions, padding="max_length", max_length=MODEL_MAX_LENGTH, truncation=True,
+                                  return_tensors="pt").input_ids
+    return ids
 
 
 def short_caption_ids(tokenizer: CLIPTokenizer, captions: list[str]) -> torch.Tensor:
@@ -239,7 +240,7 @@ def train_denoiser(arch: ToyArchitecture, data: TrainingData, vae: AutoencoderKL
         prediction = unet(xt, t, encoder_hidden_states=hidden).sample
         loss = F.mse_loss(prediction, target)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         decay = min(ema_decay, (1 + step) / (10 + step))
