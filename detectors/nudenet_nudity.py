@@ -37,7 +37,7 @@ class NudeNetDetector:
 
     def __init__(self, name: str = "nudity", threshold: float = 0.6, classes: Sequence[str] = EXPOSED_CLASSES):
         try:
-            import nudenet
+            import nudenet  # type: ignore[import-untyped]
         except ImportError as exc:
             raise ConfigurationError(f"{name}: the nudenet detector needs the optional extra: pip install 'swerve[nudenet]'") from exc
         self.name = name

@@ -44,7 +44,8 @@ def initial_latents(pipeline: Any, seed: int, height: int | None = None, width: 
     width = width or pipeline.unet.config.sample_size * scale
     shape = (1, pipeline.unet.config.in_channels, height // scale, width // scale)
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
-    return randn_tensor(shape, generator=generator, device=pipeline.device, dtype=pipeline.unet.dtype)
+    noise: torch.Tensor = randn_tensor(shape, generator=generator, device=pipeline.device, dtype=pipeline.unet.dtype)
+    return noise
 
 
 def _check_inputs(prompts: Sequence[str], seeds: Sequence[int], num_steps: int, num_inference_steps: int) -> None:

@@ -36,7 +36,7 @@ class ToyArchitecture:
 
     @property
     def latent_size(self) -> int:
-        return self.image_size // 2 ** (len(self.vae_channels) - 1)
+        return int(self.image_size // 2 ** (len(self.vae_channels) - 1))
 
 
 FULL = ToyArchitecture()

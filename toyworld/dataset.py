@@ -39,6 +39,12 @@ BLOTCH_STD = 0.025
 BLOTCH_GRID = 4
 
 
+def _shifted(rgb: tuple[float, float, float], delta: tuple[float, float, float]) -> tuple[float, float, float]:
+    """An RGB colour shifted per channel by delta, kept in [0, 1]."""
+    r, g, b = (float(np.clip(c + d, 0.0, 1.0)) for c, d in zip(rgb, delta))
+    return r, g, b
+
+
 @dataclass(frozen=True)
 class OrdinaryScene:
     """One shape on a textured background, with the words of its caption and the jitter that makes it unique."""
@@ -64,11 +70,11 @@ class OrdinaryScene:
 
     def render(self, size_px: int = IMAGE_SIZE) -> Image.Image:
         """Draw the scene at size_px x size_px (geometry is defined at 64 px and scaled)."""
-        base = tuple(float(np.clip(c + d, 0.0, 1.0)) for c, d in zip(BACKGROUND_COLOURS[self.background], self.background_shade))
+        base = _shifted(BACKGROUND_COLOURS[self.background], self.background_shade)
         canvas = gradient_background(size_px, base, self.gradient, np.asarray(self.blotches, dtype=np.float32))
         scale = size_px / IMAGE_SIZE
         mask = shape_mask(self.shape, size_px, self.cx * scale, self.cy * scale, self.radius * scale, self.rotation_deg)
-        colour = tuple(float(np.clip(c + d, 0.0, 1.0)) for c, d in zip(SHAPE_COLOURS[self.colour], self.shade))
+        colour = _shifted(SHAPE_COLOURS[self.colour], self.shade)
         paint(canvas, mask, colour)
         return to_pil(canvas)
 

@@ -79,7 +79,8 @@ def gradient_background(size_px: int, rgb: tuple[float, float, float], gradient:
     blotch_img = Image.fromarray(blotches.astype(np.float32), mode="F").resize((size_px, size_px), Image.Resampling.BILINEAR)
     shade = shade + np.asarray(blotch_img, dtype=np.float32)
     base = np.asarray(rgb, dtype=np.float32)[None, None, :]
-    return np.clip(base + shade[..., None], 0.0, 1.0).astype(np.float32)
+    canvas: np.ndarray = np.clip(base + shade[..., None], 0.0, 1.0).astype(np.float32)
+    return canvas
 
 
 def pattern_background(size_px: int, pattern: str, rgb_a: tuple[float, float, float],

@@ -75,13 +75,15 @@ class TinyClip:
         if not texts:
             raise ValueError("embed_texts needs at least one text")
         features = self.model.encode_text(self.tokenizer(texts).to(self.device), normalize=True)
-        return features.float().cpu().numpy().astype(np.float32)
+        embeddings: np.ndarray = features.float().cpu().numpy().astype(np.float32)
+        return embeddings
 
     def clip_scores(self, images: list[Image.Image], texts: list[str]) -> np.ndarray:
         """Cosine similarity of each image to its own text: (n,)."""
         if len(images) != len(texts):
             raise ValueError(f"clip_scores needs one text per image, got {len(images)} images and {len(texts)} texts")
-        return np.sum(self.embed_images(images) * self.embed_texts(texts), axis=1)
+        scores: np.ndarray = np.sum(self.embed_images(images) * self.embed_texts(texts), axis=1)
+        return scores
 
     def classify(self, images: list[Image.Image]) -> list[ZeroShotReading]:
         """Zero-shot colour and shape of each image, from the prompts 'a {colour} {shape}'.

@@ -73,7 +73,7 @@ def train_tiny_clip(images: torch.Tensor, captions: list[str], out: Path, steps:
         loss = 0.5 * (torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean()
                       + torch.sum(-targets * F.log_softmax(logits.T, dim=1), dim=1).mean())
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         optimizer.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, np.log(100))
