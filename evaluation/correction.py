@@ -121,13 +121,6 @@ class ToyJudges:
     def near_copy_of_any(self, image: Image.Image) -> bool:
         return bool(tiled_l2_one_to_many(as_unit_array(image), self.training).min() < self.threshold)
 
-    def clip_scores(self, images: list[Image.Image], prompts: list[str]) -> np.ndarray:
-        """Cosine similarity of each image to its own prompt under the tiny CLIP: (n,)."""
-        x = self.clip.embed_images(images)
-        t = self.clip.embed_texts(prompts)
-        scores: np.ndarray = np.sum(x * t, axis=1)
-        return scores
-
 
 @dataclass(frozen=True)
 class RequestOutcome:
@@ -173,9 +166,10 @@ def run_method(method: str, generator: DiffusersGenerator, judges: ToyJudges,
             continue
         replacement = outcome.replacement.image
         replaced_vector, original_vector = judges.clip.embed_images([replacement, image])  # one pass for both
+        [prompt_vector] = judges.clip.embed_texts([prompt])
         outcomes.append(RequestOutcome(
             fixed=True, no_copy=not judges.near_copy_of_any(replacement), attempts=len(outcome.attempts),
-            fidelity=float(judges.clip_scores([replacement], [prompt])[0]),
+            fidelity=float(np.dot(replaced_vector, prompt_vector)),
             drift=float(1.0 - np.dot(replaced_vector, original_vector)), seconds=time.perf_counter() - started,
             replacement=replacement))
     return outcomes
@@ -240,7 +234,7 @@ def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings |
     ordinary = sample_ordinary_captions(settings.ordinary_captions, seed=settings.ordinary_caption_seed)
     ordinary_images = generator.generate(ordinary, list(range(len(ordinary))))
     unflagged = [(p, im) for p, im in zip(ordinary, ordinary_images) if not judges.flagged(im)[0]]
-    ordinary_fidelity = float(np.mean(judges.clip_scores([im for _, im in unflagged], [p for p, _ in unflagged])))
+    ordinary_fidelity = float(np.mean(judges.clip.clip_scores([im for _, im in unflagged], [p for p, _ in unflagged])))
     # 3. the primary method on every flagged output; the others on those of the first baseline_seeds
     #    seeds (the same outputs for each, so their figures compare side by side with the primary's
     #    on that subset, reported as "<primary>_on_baseline_seeds")
