@@ -30,7 +30,7 @@ __all__ = ["DiffusersGenerator", "StepCallback", "build_generator", "request_see
 
 StepCallback = Callable[[Any, int, Any, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
-_CACHE: dict[tuple[str, str], tuple[StableDiffusionPipeline, threading.RLock]] = {}
+_CACHE: dict[tuple[str, str, str], tuple[StableDiffusionPipeline, threading.RLock]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -39,9 +39,21 @@ def request_seed(request_id: str, seed: int | None) -> int:
     return int(seed) if seed is not None else int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16)
 
 
-def _load(model: str, device: torch.device, allow_download: bool) -> tuple[StableDiffusionPipeline, threading.RLock]:
-    dtype = torch.float16 if device.type == "cuda" else torch.float32
-    key = (model, str(device))
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def resolve_dtype(device: torch.device, dtype: str | None) -> torch.dtype:
+    """The named dtype; by default float16 on CUDA (as SD 1.x is run) and float32 elsewhere."""
+    if dtype is None:
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if dtype not in DTYPES:
+        raise ConfigurationError(f"unknown dtype {dtype!r}; choose from {sorted(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def _load(model: str, device: torch.device, dtype: torch.dtype,
+          allow_download: bool) -> tuple[StableDiffusionPipeline, threading.RLock]:
+    key = (model, str(device), str(dtype))
     with _CACHE_LOCK:
         if key not in _CACHE:
             pipeline = StableDiffusionPipeline.from_pretrained(
@@ -74,15 +86,20 @@ class DiffusersGenerator:
         self.lock = lock or threading.RLock()
 
     @classmethod
-    def from_directory(cls, model_dir: str | Path, *, device: str | None = None, allow_download: bool = False,
-                       **settings: Any) -> DiffusersGenerator:
-        """Load from a local diffusers directory (or, only with ``allow_download``, a hub id)."""
+    def from_directory(cls, model_dir: str | Path, *, device: str | None = None, dtype: str | None = None,
+                       allow_download: bool = False, **settings: Any) -> DiffusersGenerator:
+        """Load from a local diffusers directory (or, only with ``allow_download``, a hub id).
+
+        ``dtype`` ("float16", "bfloat16", "float32"): float16 on CUDA and float32 elsewhere by default.
+        The toy world is sensitive to float16: on an H100 it gave a different sample than float32 for
+        an ordinary prompt, while float32 on CUDA matched the CPU (docs/operations.md, "GPU").
+        """
         path = Path(model_dir).expanduser()
         if not allow_download and not path.is_dir():
             raise ModelNotFoundError(f"generator model directory not found: {path}", stage="correct")
         resolved = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = str(path.resolve()) if path.is_dir() else str(model_dir)
-        pipeline, lock = _load(model, resolved, allow_download)
+        pipeline, lock = _load(model, resolved, resolve_dtype(resolved, dtype), allow_download)
         return cls(pipeline, str(model_dir), lock=lock, **settings)
 
     @property
@@ -170,7 +187,8 @@ class DiffusersGenerator:
 
 
 def build_generator(model_dir: str | Path | None = None, generator: DiffusersGenerator | None = None, *,
-                    device: str | None = None, allow_download: bool = False, **settings: Any) -> DiffusersGenerator:
+                    device: str | None = None, dtype: str | None = None, allow_download: bool = False,
+                    **settings: Any) -> DiffusersGenerator:
     """The generator a corrector uses: the one given, else the model at ``model_dir`` (exactly one of them).
 
     ``settings`` (steps, guidance_scale, height, width) apply when loading ``model_dir``; a given
@@ -181,4 +199,5 @@ def build_generator(model_dir: str | Path | None = None, generator: DiffusersGen
     if generator is not None:
         return generator
     assert model_dir is not None
-    return DiffusersGenerator.from_directory(model_dir, device=device, allow_download=allow_download, **settings)
+    return DiffusersGenerator.from_directory(model_dir, device=device, dtype=dtype, allow_download=allow_download,
+                                             **settings)

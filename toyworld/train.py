@@ -12,6 +12,8 @@ Phases, in order (each can be run alone with --phases; later ones read earlier o
               encoder is trained from scratch with the UNet: a toy, unlike SD's frozen CLIP.
      unet-resume: the same loss continued from the saved UNet and text encoder with a fresh schedule;
               here some ordinary rows are shown under short concept captions (concept_captions.py).
+              With --unet-resume-init grow, the UNet of --arch is built and every saved weight whose
+              name and shape still fit is loaded into it (layers the architecture adds start fresh).
   4. clip:    the tiny open_clip model, contrastively on the same pairs (tiny_clip_training.py).
 The pipeline is saved with `StableDiffusionPipeline.save_pretrained` under <out>/pipeline at every
 UNet checkpoint, so a partial run is usable. This module must never download anything.
@@ -50,6 +52,7 @@ from swerve.toyworld.tiny_clip_training import train_tiny_clip
 from swerve.toyworld.tokenizer import MODEL_MAX_LENGTH, write_tokenizer
 
 PHASES = ("vae", "decoder", "unet", "unet-resume", "clip")
+DENOISER_INITS = ("fresh", "resume", "grow")
 CAPTION_DROPOUT = 0.1
 SHORT_CAPTION_RATE = 0.15  # ordinary rows shown under one of their concept_captions instead
 VAE_CROP = 32
@@ -168,8 +171,21 @@ def short_caption_ids(tokenizer: CLIPTokenizer, captions: list[str]) -> torch.Te
 
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     with torch.no_grad():
-        for ema_p, p in zip(ema.parameters(), model.parameters()):
-            ema_p.lerp_(p, 1.0 - decay)
+        torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+
+
+def grown_unet(arch: ToyArchitecture, saved: Path) -> UNet2DConditionModel:
+    """The UNet of `arch`, holding every weight of the saved UNet whose name and shape fit it.
+
+    Layers that `arch` adds (say, cross-attention at a new resolution) keep their fresh initialization.
+    """
+    unet = build_unet(arch)
+    previous = UNet2DConditionModel.from_pretrained(str(saved)).state_dict()
+    own = unet.state_dict()
+    fitting = {name: weight for name, weight in previous.items() if name in own and own[name].shape == weight.shape}
+    unet.load_state_dict(fitting, strict=False)
+    log(f"grown unet: {len(fitting)} of {len(own)} tensors from {saved}, {len(previous) - len(fitting)} saved ones unused")
+    return unet
 
 
 def save_pipeline(out: Path, vae: AutoencoderKL, unet: UNet2DConditionModel, text_encoder: CLIPTextModel,
@@ -186,33 +202,38 @@ def save_pipeline(out: Path, vae: AutoencoderKL, unet: UNet2DConditionModel, tex
 def train_denoiser(arch: ToyArchitecture, data: TrainingData, vae: AutoencoderKL, tokenizer: CLIPTokenizer,
                    out: Path, steps: int, batch_size: int, seed: int, lr: float = 1e-3,
                    ema_decay: float = 0.999, checkpoint_every: int = 1000,
-                   resume: bool = False,
-                   short_caption_rate: float = SHORT_CAPTION_RATE) -> tuple[UNet2DConditionModel, CLIPTextModel]:
+                   init: str = "fresh", short_caption_rate: float = SHORT_CAPTION_RATE,
+                   device: str = "cpu") -> tuple[UNet2DConditionModel, CLIPTextModel]:
     """Train UNet + text encoder jointly on cached latents; saves the EMA weights as a pipeline.
 
     A share ``short_caption_rate`` of the rows is shown under a short concept caption (only ordinary
     images have them; see concept_captions.py).
 
-    resume: start from the UNet and text encoder saved in out/pipeline (a continuation run with its
-    own schedule and batch order) instead of fresh weights.
+    init: "fresh" weights; "resume" the UNet and text encoder saved in out/pipeline (a continuation
+    run with its own schedule and batch order); or "grow" the saved UNet into `arch` (grown_unet) and
+    resume the text encoder. Batches are drawn on the CPU, so a seed gives the same rows on any device.
     """
-    torch.manual_seed(seed + (7 if resume else 0))
-    rng = np.random.default_rng(seed + (101 if resume else 1))
+    if init not in DENOISER_INITS:
+        raise ValueError(f"unknown denoiser init {init!r}; choose from {DENOISER_INITS}")
+    continued = init != "fresh"
+    torch.manual_seed(seed + (7 if continued else 0))
+    rng = np.random.default_rng(seed + (101 if continued else 1))
     # 1. cache latents (posterior means, scaled) and token ids of each distinct image
-    latents = encode_latents(vae, data.images) * vae.config.scaling_factor  # (unique, C, h, w)
+    latents = (encode_latents(vae, data.images) * vae.config.scaling_factor).to(device)  # (unique, C, h, w)
     token_ids = tokenize(tokenizer, data.captions)  # (unique, 77)
     short_ids = short_caption_ids(tokenizer, data.captions)  # (unique, 3, 77)
     empty_ids = tokenize(tokenizer, [""])  # (1, 77)
     # 2. models, optimizer, EMA copies
-    if resume:
-        unet = UNet2DConditionModel.from_pretrained(str(out / "pipeline" / "unet"))
+    if continued:
+        saved_unet = out / "pipeline" / "unet"
+        unet = grown_unet(arch, saved_unet) if init == "grow" else UNet2DConditionModel.from_pretrained(str(saved_unet))
         text_encoder = CLIPTextModel.from_pretrained(str(out / "pipeline" / "text_encoder"))
     else:
         unet = build_unet(arch)
         text_encoder = build_text_encoder(arch, len(tokenizer), tokenizer.pad_token_id, tokenizer.bos_token_id,
                                           tokenizer.eos_token_id)
-    unet.train()
-    text_encoder.train()
+    unet.to(device).train()
+    text_encoder.to(device).train()
     log(f"unet {parameter_count(unet):,} params, text encoder {parameter_count(text_encoder):,} params")
     ema_unet, ema_text = copy.deepcopy(unet).eval(), copy.deepcopy(text_encoder).eval()
     parameters = list(unet.parameters()) + list(text_encoder.parameters())
@@ -231,9 +252,10 @@ def train_denoiser(arch: ToyArchitecture, data: TrainingData, vae: AutoencoderKL
         ids[short] = short_ids[rows, variant][short]
         drop = torch.from_numpy(rng.random(batch_size) < CAPTION_DROPOUT)
         ids[drop] = empty_ids
+        ids = ids.to(device)
         # 4. diffusion loss at a uniform timestep; the target is v = alpha_t * eps - sigma_t * x0
         noise = torch.randn_like(x0)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,))
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), device=device)
         xt = scheduler.add_noise(x0, noise, t)
         target = scheduler.get_velocity(x0, noise, t) if scheduler.config.prediction_type == "v_prediction" else noise
         hidden = text_encoder(ids).last_hidden_state  # (batch, 77, width)
@@ -280,10 +302,13 @@ class TrainingPlan:
     unet_resume_steps: int = 15000  # a continuation run of this many steps from the saved UNet (phase unet-resume)
     unet_resume_lr: float = 4e-4
     unet_resume_short_caption_rate: float = SHORT_CAPTION_RATE
+    unet_resume_batch_size: int = 32
+    unet_resume_init: str = "resume"
     clip_steps: int = 1200
     clip_batch_size: int = 96
     checkpoint_every: int = 500
     threads: int = 1
+    device: str = "cpu"  # the UNet phases run here; the others always run on the CPU
 
 
 def _reconstruction_summary(vae: AutoencoderKL, data: TrainingData) -> dict[str, float]:
@@ -301,6 +326,8 @@ def run(out: Path, plan: TrainingPlan) -> dict[str, object]:
     unknown = set(plan.phases) - set(PHASES)
     if unknown:
         raise ValueError(f"unknown phases {sorted(unknown)}; choose from {PHASES}")
+    if plan.unet_resume_init not in DENOISER_INITS[1:]:
+        raise ValueError(f"unknown unet-resume init {plan.unet_resume_init!r}; choose from {DENOISER_INITS[1:]}")
     torch.set_num_threads(plan.threads)
     arch = ARCHITECTURES[plan.arch]
     out = Path(out)
@@ -334,17 +361,18 @@ def run(out: Path, plan: TrainingPlan) -> dict[str, object]:
         phase_start = time.time()
         unet, text_encoder = train_denoiser(arch, data, vae, tokenizer, out, plan.unet_steps, plan.unet_batch_size,
                                             plan.seed, lr=plan.unet_lr, checkpoint_every=plan.checkpoint_every,
-                                            short_caption_rate=plan.unet_short_caption_rate)
+                                            short_caption_rate=plan.unet_short_caption_rate, device=plan.device)
         summary["unet"] = {"steps": plan.unet_steps, "batch_size": plan.unet_batch_size, "lr": plan.unet_lr,
                            "seconds": round(time.time() - phase_start, 1), "parameters": parameter_count(unet),
                            "text_encoder_parameters": parameter_count(text_encoder)}
     if "unet-resume" in plan.phases and plan.unet_resume_steps > 0:
         phase_start = time.time()
-        train_denoiser(arch, data, vae, tokenizer, out, plan.unet_resume_steps, plan.unet_batch_size, plan.seed,
-                       lr=plan.unet_resume_lr, checkpoint_every=plan.checkpoint_every, resume=True,
-                       short_caption_rate=plan.unet_resume_short_caption_rate)
-        summary["unet_resume"] = {"steps": plan.unet_resume_steps, "batch_size": plan.unet_batch_size,
+        train_denoiser(arch, data, vae, tokenizer, out, plan.unet_resume_steps, plan.unet_resume_batch_size, plan.seed,
+                       lr=plan.unet_resume_lr, checkpoint_every=plan.checkpoint_every, init=plan.unet_resume_init,
+                       short_caption_rate=plan.unet_resume_short_caption_rate, device=plan.device)
+        summary["unet_resume"] = {"steps": plan.unet_resume_steps, "batch_size": plan.unet_resume_batch_size,
                                   "lr": plan.unet_resume_lr, "short_caption_rate": plan.unet_resume_short_caption_rate,
+                                  "init": plan.unet_resume_init, "device": plan.device,
                                   "seconds": round(time.time() - phase_start, 1)}
     if "clip" in plan.phases:
         phase_start = time.time()
@@ -367,12 +395,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default=defaults.arch)
     parser.add_argument("--phases", default=",".join(defaults.phases), help=f"comma-separated subset of {PHASES}")
     for name in ("seed", "ordinary_count", "duplicates", "vae_steps", "vae_batch_size", "decoder_steps",
-                 "decoder_batch_size", "unet_steps", "unet_batch_size", "unet_resume_steps", "clip_steps",
+                 "decoder_batch_size", "unet_steps", "unet_batch_size", "unet_resume_steps", "unet_resume_batch_size",
+                 "clip_steps",
                  "clip_batch_size",
                  "checkpoint_every", "threads"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
     for name in ("unet_lr", "unet_resume_lr", "unet_short_caption_rate", "unet_resume_short_caption_rate"):
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
+    parser.add_argument("--unet-resume-init", choices=DENOISER_INITS[1:], default=defaults.unet_resume_init)
+    parser.add_argument("--device", default=defaults.device, help="torch device of the UNet phases, e.g. cuda")
     args = parser.parse_args(argv)
     values = vars(args)
     out = values.pop("out")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from swerve.correctors.generator import (
     DiffusersGenerator,
     build_generator,
     request_seed,
+    resolve_dtype,
 )
 from swerve.errors import ConfigurationError, ModelNotFoundError
 
@@ -56,3 +58,17 @@ def test_given_neither_or_both_model_sources_then_build_generator_refuses(genera
 def test_given_no_seed_then_the_request_seed_is_derived_stably_from_the_request_id() -> None:
     assert request_seed("r-1", None) == request_seed("r-1", None) != request_seed("r-2", None)
     assert request_seed("r-1", 5) == 5
+
+
+def test_given_no_dtype_then_cuda_runs_in_float16_and_the_cpu_in_float32() -> None:
+    assert resolve_dtype(torch.device("cuda"), None) == torch.float16
+    assert resolve_dtype(torch.device("cpu"), None) == torch.float32
+    assert resolve_dtype(torch.device("cuda"), "float32") == torch.float32
+
+
+def test_given_an_unknown_dtype_then_loading_refuses_with_the_choices(tiny_pipeline, tmp_path) -> None:
+    tiny_pipeline.save_pretrained(tmp_path / "model")
+    with pytest.raises(ConfigurationError, match="float16"):
+        DiffusersGenerator.from_directory(tmp_path / "model", device="cpu", dtype="float8")
+    loaded = DiffusersGenerator.from_directory(tmp_path / "model", device="cpu", dtype="bfloat16", steps=2)
+    assert loaded.pipeline.unet.dtype == torch.bfloat16

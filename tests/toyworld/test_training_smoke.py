@@ -62,3 +62,31 @@ def test_given_a_smoke_run_then_a_summary_records_every_phase(smoke_weights: Pat
     assert {"vae", "decoder", "unet", "unet_resume", "clip"} <= summary.keys()
     assert summary["unet_resume"]["short_caption_rate"] > 0
     assert summary["latent_size"] == 16
+
+
+def test_given_a_saved_unet_when_grown_with_attention_at_every_level_then_fitting_weights_carry_over(
+        smoke_weights: Path) -> None:
+    from dataclasses import replace
+
+    from diffusers import UNet2DConditionModel
+
+    from swerve.toyworld.architecture import FULL_ATTN16, SMOKE
+    from swerve.toyworld.train import grown_unet
+
+    def cross_attention_count(unet: UNet2DConditionModel) -> int:
+        return sum(name.endswith("attn2.processor") for name in unet.attn_processors)
+
+    saved = UNet2DConditionModel.from_pretrained(str(smoke_weights / "pipeline" / "unet")).state_dict()
+    bigger = replace(SMOKE, unet_down_blocks=FULL_ATTN16.unet_down_blocks, unet_up_blocks=FULL_ATTN16.unet_up_blocks)
+    grown = grown_unet(bigger, smoke_weights / "pipeline" / "unet")
+    own = grown.state_dict()
+    assert all(torch.equal(own[name], weight) for name, weight in saved.items())  # every saved tensor fits
+    assert cross_attention_count(grown) > cross_attention_count(
+        UNet2DConditionModel.from_pretrained(str(smoke_weights / "pipeline" / "unet")))
+
+
+def test_given_an_unknown_denoiser_init_then_training_refuses(smoke_weights: Path, tmp_path: Path) -> None:
+    plan = TrainingPlan(arch="smoke", phases=("unet-resume",), ordinary_count=8, duplicates=1, unet_resume_steps=1,
+                        unet_resume_init="transplant")
+    with pytest.raises(ValueError, match="transplant"):
+        run(smoke_weights, plan)
