@@ -16,7 +16,9 @@ renormalization after the injection. The injection runs while ``GieState.injecti
 tokens over pixels, heads and the conditional batch.
 
 ``growth_inhibitors`` installs one ``GrowthInhibitorProcessor`` per cross-attention layer with
-``unet.set_attn_processor`` and restores the original processors on exit, even on error. This
+``unet.set_attn_processor`` (and, when ``GieState.self_attention_copy`` is set, the public code's
+self-attention copy on the self-attention layers: gie_self_attention_copy.py) and restores the
+original processors on exit, even on error. This
 module must never patch ``forward``, never change weights, and never run the sampler itself.
 """
 
@@ -29,6 +31,12 @@ from typing import Any
 
 import torch
 from diffusers.models.attention_processor import Attention
+from swerve.correctors.attention_parts import as_tokens, attention_output, require_plain_attention
+from swerve.correctors.gie_self_attention_copy import (
+    SelfAttentionCopy,
+    SelfAttentionCopyProcessor,
+    self_attention_layers,
+)
 from swerve.errors import CorrectionError
 
 __all__ = ["GieState", "GrowthInhibitorProcessor", "cross_attention_layers", "growth_inhibitors"]
@@ -42,17 +50,20 @@ class GieState:
         concept_context: c* per concept, (n_concepts, n, width): the concepts' own text encodings.
         concept_lengths: tokens per concept between SOT and EOT (k_j); c*[j, 1:1+k_j] are inserted.
         scales: w per concept, (n_concepts,); negative inhibits.
-        eot_positions: the prompt's EOT index per conditional sample (pos).
+        eot_positions: the prompt's EOT index per conditional sample (pos); None leaves that sample
+            unedited (the original branch of a self-attention copy).
         active_steps: inject during steps 0 .. active_steps - 1.
         cfg: the UNet batch is [uncond, cond] (diffusers' order); else it is all conditional.
+        self_attention_copy: run with an original branch whose self-attention maps the edited rows take.
     """
 
     concept_context: torch.Tensor
     concept_lengths: list[int]
     scales: torch.Tensor
-    eot_positions: list[int]
+    eot_positions: list[int | None]
     active_steps: int
     cfg: bool = True
+    self_attention_copy: SelfAttentionCopy | None = None
     step: int = 0
     recording: bool = False
     features: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> (n_concepts,) mean M* (Eq. 9)
@@ -92,13 +103,10 @@ class GrowthInhibitorProcessor:
         if self.original is not None and not (self.state.injecting or self.state.recording):
             plain: torch.Tensor = self.original(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
             return plain
-        if encoder_hidden_states is None or attention_mask is not None or attn.spatial_norm is not None \
-                or attn.group_norm is not None:
-            raise CorrectionError("GrowthInhibitorProcessor needs plain cross-attention (no mask, no spatial/group norm)")
-        residual, input_ndim = hidden_states, hidden_states.ndim
-        if input_ndim == 4:
-            batch, channels, height, width = hidden_states.shape
-            hidden_states = hidden_states.view(batch, channels, height * width).transpose(1, 2)
+        if encoder_hidden_states is None:
+            raise CorrectionError("GrowthInhibitorProcessor belongs on cross-attention layers")
+        require_plain_attention(attn, attention_mask, "GrowthInhibitorProcessor")
+        residual, hidden_states = hidden_states, as_tokens(hidden_states)
         context = attn.norm_encoder_hidden_states(encoder_hidden_states) if attn.norm_cross else encoder_hidden_states
         b, n = context.shape[0], context.shape[1]  # batch, text tokens
         heads = attn.heads
@@ -108,13 +116,7 @@ class GrowthInhibitorProcessor:
         out = torch.bmm(probs, attn.head_to_batch_dim(attn.to_v(context)))  # (B*H, N, d)
         if self.state.recording or self.state.injecting:
             out = self._inhibit(attn, query, probs, context, out, b, n, heads)
-        out = attn.to_out[1](attn.to_out[0](attn.batch_to_head_dim(out)))  # (B, N, C)
-        if input_ndim == 4:
-            out = out.transpose(-1, -2).reshape(batch, channels, height, width)
-        if attn.residual_connection:
-            out = out + residual
-        result: torch.Tensor = out / attn.rescale_output_factor
-        return result
+        return attention_output(attn, out, residual)
 
     def _inhibit(self, attn: Attention, query: torch.Tensor, probs: torch.Tensor, context: torch.Tensor,
                  out: torch.Tensor, b: int, n: int, heads: int) -> torch.Tensor:
@@ -139,6 +141,8 @@ class GrowthInhibitorProcessor:
         out = out.view(b, heads, big_n, -1).clone()  # (B, H, N, d)
         m = probs.view(b, heads, big_n, n)  # (B, H, N, n)
         for row, pos in enumerate(state.eot_positions):
+            if pos is None:
+                continue
             i = first + row
             # 5. M_replace and c_replace (Eq. 8): insert before EOT, drop the last K (padding)
             m_replace = torch.cat([m[i, :, :, :pos], inhibitors[row], m[i, :, :, pos:n - big_k]], dim=-1)  # (H, N, n)
@@ -151,16 +155,22 @@ class GrowthInhibitorProcessor:
 
 @contextmanager
 def growth_inhibitors(unet: Any, state: GieState) -> Iterator[GieState]:
-    """Install a ``GrowthInhibitorProcessor`` on every cross-attention layer; restore the originals on exit."""
+    """Install a ``GrowthInhibitorProcessor`` on every cross-attention layer (and the self-attention copy's
+    processor on every self-attention layer when the state asks for it); restore the originals on exit."""
     for pos in state.eot_positions:
-        if pos + state.inserted >= state.concept_context.shape[1]:
+        if pos is not None and pos + state.inserted >= state.concept_context.shape[1]:
             raise CorrectionError(f"prompt too long for GIE: EOT at {pos} leaves no room for {state.inserted} tokens")
     original = dict(unet.attn_processors)
     layers = {name: index for index, name in enumerate(cross_attention_layers(unet))}
     if not layers:
         raise CorrectionError("the UNet has no cross-attention layer for GIE")
-    unet.set_attn_processor({name: GrowthInhibitorProcessor(layers[name], state, processor) if name in layers
-                             else processor for name, processor in original.items()})
+    replaced: dict[str, Any] = {name: GrowthInhibitorProcessor(index, state, original[name])
+                                for name, index in layers.items()}
+    if state.self_attention_copy is not None:
+        copy = state.self_attention_copy
+        replaced.update({name: SelfAttentionCopyProcessor(copy, lambda: state.step, original[name])
+                         for name in self_attention_layers(unet)})
+    unet.set_attn_processor({name: replaced.get(name, processor) for name, processor in original.items()})
     try:
         yield state
     finally:

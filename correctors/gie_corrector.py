@@ -52,6 +52,8 @@ class GieCorrector:
         active_fraction (`float`, defaults to 0.8): fraction of denoising steps with the inhibitor.
         dedupe_distance (`float`, defaults to 0.1): concepts closer than this (cosine distance) are merged.
         max_strength (`float`, defaults to 15.0): |w| is capped here (the paper's largest scale).
+        self_attention_copy_fraction (`float`, defaults to 0.0): the public code's self-attention copy
+            (gie_self_attention_copy.py) for this fraction of the steps; it doubles the UNet batch.
     """
 
     version = "1"
@@ -60,15 +62,19 @@ class GieCorrector:
                  steps: int = 25, guidance_scale: float = 7.5, device: str | None = None, allow_download: bool = False,
                  concepts: Sequence[str] = (), scale: float = -3.0, escalation: float = 1.5,
                  adapter_path: str | None = None, adapter: SuppressionScaleAdapter | None = None,
-                 active_fraction: float = 0.8, dedupe_distance: float = 0.1, max_strength: float = 15.0):
-        if scale >= 0 or escalation < 1 or not 0 < active_fraction <= 1 or dedupe_distance < 0 or max_strength <= 0:
+                 active_fraction: float = 0.8, dedupe_distance: float = 0.1, max_strength: float = 15.0,
+                 self_attention_copy_fraction: float = 0.0):
+        if scale >= 0 or escalation < 1 or not 0 < active_fraction <= 1 or dedupe_distance < 0 or max_strength <= 0 \
+                or not 0 <= self_attention_copy_fraction <= 1:
             raise ConfigurationError("GIE needs scale < 0, escalation >= 1, 0 < active_fraction <= 1, "
-                                     f"dedupe_distance >= 0, max_strength > 0; got {scale}, {escalation}, "
-                                     f"{active_fraction}, {dedupe_distance}, {max_strength}")
+                                     "dedupe_distance >= 0, max_strength > 0, 0 <= self_attention_copy_fraction <= 1; "
+                                     f"got {scale}, {escalation}, {active_fraction}, {dedupe_distance}, {max_strength}, "
+                                     f"{self_attention_copy_fraction}")
         if adapter is not None and adapter_path is not None:
             raise ConfigurationError("give the GIE adapter as adapter or adapter_path, not both")
         self.name, self.concepts, self.scale, self.escalation = name, [c.strip() for c in concepts], scale, escalation
         self.active_fraction, self.dedupe_distance, self.max_strength = active_fraction, dedupe_distance, max_strength
+        self.self_attention_copy_fraction = self_attention_copy_fraction
         self.generator = build_generator(model_dir, generator, device=device, allow_download=allow_download,
                                          steps=steps, guidance_scale=guidance_scale)
         self.adapter = load_adapter(Path(adapter_path)) if adapter_path is not None else adapter
@@ -101,11 +107,11 @@ class GieCorrector:
                                concepts.pooled[keep])
         # 4. Algorithm 1: sample with the growth inhibitors installed
         image = erase_concepts(self.generator, [request.prompt], [seed], kept, scales[keep], self.active_fraction,
-                               request.negative_prompt)[0]
+                               request.negative_prompt, self.self_attention_copy_fraction)[0]
         parameters: dict[str, Any] = {
             **self.generator.record(), "seed": seed, "attempt": attempt, "concepts": kept.names,
             "merged_concepts": [n for j, n in enumerate(names) if j not in keep],
             "scales": [round(float(w), 4) for w in scales[keep]], "scale_source": source,
-            "active_fraction": self.active_fraction,
+            "active_fraction": self.active_fraction, "self_attention_copy_fraction": self.self_attention_copy_fraction,
         }
         return Candidate(image=image, method="gie", parameters=parameters)

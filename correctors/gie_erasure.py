@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 from swerve.correctors.generator import DiffusersGenerator
 from swerve.correctors.gie import GieState, growth_inhibitors
+from swerve.correctors.gie_self_attention_copy import SelfAttentionCopy, branch_pairs
 from swerve.errors import CorrectionError
 
 __all__ = ["EncodedConcepts", "dedupe_concepts", "encode_concepts", "eot_positions", "erase_concepts", "gie_state"]
@@ -73,21 +74,41 @@ def dedupe_concepts(concepts: EncodedConcepts, scales: torch.Tensor, max_distanc
 
 
 def gie_state(generator: DiffusersGenerator, prompts: Sequence[str], concepts: EncodedConcepts,
-              scales: torch.Tensor, active_fraction: float) -> GieState:
-    """The processors' shared state for one batch of prompts."""
-    if not 0.0 <= active_fraction <= 1.0:
-        raise CorrectionError(f"GIE active_fraction must be in [0, 1], got {active_fraction}")
+              scales: torch.Tensor, active_fraction: float, self_attention_copy_fraction: float = 0.0) -> GieState:
+    """The processors' shared state for one batch of prompts.
+
+    With ``self_attention_copy_fraction`` > 0 the batch is meant to be the prompts twice, originals
+    first: only the second copy is edited, and it takes the first's self-attention maps for that
+    fraction of the steps.
+    """
+    if not 0.0 <= active_fraction <= 1.0 or not 0.0 <= self_attention_copy_fraction <= 1.0:
+        raise CorrectionError("GIE active_fraction and self_attention_copy_fraction must be in [0, 1], "
+                              f"got {active_fraction} and {self_attention_copy_fraction}")
+    cfg = generator.guidance_scale > 1
+    positions: list[int | None] = list(eot_positions(generator, prompts))
+    copy = None
+    if self_attention_copy_fraction > 0:
+        originals: list[int | None] = [None] * len(prompts)
+        positions = originals + positions
+        copy = SelfAttentionCopy(branch_pairs(len(prompts), cfg), math.ceil(self_attention_copy_fraction * generator.steps))
     return GieState(concept_context=concepts.context, concept_lengths=concepts.lengths, scales=scales.float().cpu(),
-                    eot_positions=eot_positions(generator, prompts),
-                    active_steps=math.ceil(active_fraction * generator.steps), cfg=generator.guidance_scale > 1)
+                    eot_positions=positions, active_steps=math.ceil(active_fraction * generator.steps), cfg=cfg,
+                    self_attention_copy=copy)
 
 
 def erase_concepts(generator: DiffusersGenerator, prompts: Sequence[str], seeds: Sequence[int],
                    concepts: EncodedConcepts, scales: torch.Tensor, active_fraction: float = 0.8,
-                   negative_prompt: str | None = None) -> list[Image.Image]:
-    """Generate ``prompts`` with ``concepts`` inhibited at ``scales`` (n_concepts,) for the first steps."""
+                   negative_prompt: str | None = None, self_attention_copy_fraction: float = 0.0) -> list[Image.Image]:
+    """Generate ``prompts`` with ``concepts`` inhibited at ``scales`` (n_concepts,) for the first steps.
+
+    ``self_attention_copy_fraction`` > 0 also runs the unedited prompts in the same batch (twice the
+    UNet work) and keeps their self-attention maps for that fraction of the steps.
+    """
     if scales.shape != (len(concepts.names),):
         raise CorrectionError(f"need one scale per concept ({len(concepts.names)}), got shape {tuple(scales.shape)}")
-    state = gie_state(generator, prompts, concepts, scales, active_fraction)
+    state = gie_state(generator, prompts, concepts, scales, active_fraction, self_attention_copy_fraction)
+    branches = 2 if state.self_attention_copy is not None else 1
     with generator.lock, growth_inhibitors(generator.pipeline.unet, state):
-        return generator.generate(prompts, seeds, negative_prompt=negative_prompt, callback=state.advance)
+        images = generator.generate(list(prompts) * branches, list(seeds) * branches, negative_prompt=negative_prompt,
+                                    callback=state.advance)
+    return images[len(images) - len(prompts):]  # the edited branch
