@@ -363,6 +363,7 @@ def run(out: Path, plan: TrainingPlan) -> dict[str, object]:
                                             plan.seed, lr=plan.unet_lr, checkpoint_every=plan.checkpoint_every,
                                             short_caption_rate=plan.unet_short_caption_rate, device=plan.device)
         summary["unet"] = {"steps": plan.unet_steps, "batch_size": plan.unet_batch_size, "lr": plan.unet_lr,
+                           "device": plan.device,
                            "seconds": round(time.time() - phase_start, 1), "parameters": parameter_count(unet),
                            "text_encoder_parameters": parameter_count(text_encoder)}
     if "unet-resume" in plan.phases and plan.unet_resume_steps > 0:
