@@ -4,11 +4,19 @@ projection, reshape back, residual and rescale. This module must stay free of an
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from diffusers.models.attention_processor import Attention
 from swerve.errors import CorrectionError
 
-__all__ = ["as_tokens", "attention_output", "require_plain_attention"]
+__all__ = ["as_tokens", "attention_layers", "attention_output", "require_plain_attention"]
+
+
+def attention_layers(unet: Any, cross: bool) -> list[str]:
+    """Processor names of the UNet's cross-attention (``cross``) or self-attention layers, in module order."""
+    return [f"{name}.processor" for name, module in unet.named_modules()
+            if isinstance(module, Attention) and module.is_cross_attention == cross]
 
 
 def require_plain_attention(attn: Attention, attention_mask: torch.Tensor | None, who: str) -> None:

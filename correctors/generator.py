@@ -91,8 +91,9 @@ class DiffusersGenerator:
         """Load from a local diffusers directory (or, only with ``allow_download``, a hub id).
 
         ``dtype`` ("float16", "bfloat16", "float32"): float16 on CUDA and float32 elsewhere by default.
-        The toy world is sensitive to float16: on an H100 it gave a different sample than float32 for
-        an ordinary prompt, while float32 on CUDA matched the CPU (docs/operations.md, "GPU").
+        On an H100, float16 gave the toy world a different sample than float32 for an ordinary prompt,
+        while float32 on CUDA matched the CPU, and float16 on the CPU matched too (docs/operations.md,
+        "GPU workers and models"): choose float32 where replacements must match a CPU worker's.
         """
         path = Path(model_dir).expanduser()
         if not allow_download and not path.is_dir():

@@ -31,12 +31,8 @@ from typing import Any
 
 import torch
 from diffusers.models.attention_processor import Attention
-from swerve.correctors.attention_parts import as_tokens, attention_output, require_plain_attention
-from swerve.correctors.gie_self_attention_copy import (
-    SelfAttentionCopy,
-    SelfAttentionCopyProcessor,
-    self_attention_layers,
-)
+from swerve.correctors.attention_parts import as_tokens, attention_layers, attention_output, require_plain_attention
+from swerve.correctors.gie_self_attention_copy import SelfAttentionCopy, SelfAttentionCopyProcessor
 from swerve.errors import CorrectionError
 
 __all__ = ["GieState", "GrowthInhibitorProcessor", "cross_attention_layers", "growth_inhibitors"]
@@ -84,8 +80,7 @@ class GieState:
 
 def cross_attention_layers(unet: Any) -> list[str]:
     """Processor names of the cross-attention layers, in the UNet's order (down, mid, up): L of them."""
-    return [f"{name}.processor" for name, module in unet.named_modules()
-            if isinstance(module, Attention) and module.is_cross_attention]
+    return attention_layers(unet, cross=True)
 
 
 class GrowthInhibitorProcessor:
@@ -169,7 +164,7 @@ def growth_inhibitors(unet: Any, state: GieState) -> Iterator[GieState]:
     if state.self_attention_copy is not None:
         copy = state.self_attention_copy
         replaced.update({name: SelfAttentionCopyProcessor(copy, lambda: state.step, original[name])
-                         for name in self_attention_layers(unet)})
+                         for name in attention_layers(unet, cross=False)})
     unet.set_attn_processor({name: replaced.get(name, processor) for name, processor in original.items()})
     try:
         yield state

@@ -24,7 +24,7 @@ from diffusers.models.attention_processor import Attention
 from swerve.correctors.attention_parts import as_tokens, attention_output, require_plain_attention
 from swerve.errors import CorrectionError
 
-__all__ = ["SelfAttentionCopy", "SelfAttentionCopyProcessor", "branch_pairs", "self_attention_layers"]
+__all__ = ["SelfAttentionCopy", "SelfAttentionCopyProcessor", "branch_pairs"]
 
 SMALL_LAYER_TOKENS = 16 * 16
 
@@ -36,12 +36,6 @@ def branch_pairs(samples: int, cfg: bool) -> list[tuple[int, int]]:
     """
     halves = 2 if cfg else 1
     return [(h * 2 * samples + j, h * 2 * samples + samples + j) for h in range(halves) for j in range(samples)]
-
-
-def self_attention_layers(unet: Any) -> list[str]:
-    """Processor names of the self-attention layers."""
-    return [f"{name}.processor" for name, module in unet.named_modules()
-            if isinstance(module, Attention) and not module.is_cross_attention]
 
 
 @dataclass

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import torch
 from diffusers.models.attention_processor import Attention
+from swerve.correctors.attention_parts import attention_layers
 from swerve.correctors.gie_erasure import encode_concepts, erase_concepts
 from swerve.correctors.gie_self_attention_copy import (
     SelfAttentionCopy,
     SelfAttentionCopyProcessor,
     branch_pairs,
-    self_attention_layers,
 )
 
 HEADS, DIM, CHANNELS = 2, 8, 16
@@ -68,4 +68,4 @@ def test_given_a_generation_with_the_copy_then_one_image_per_prompt_and_the_proc
     plain_gie = erase_concepts(generator, ["a red star", "a blue circle"], [1, 2], concepts, torch.tensor([-3.0]))
     assert len(copied) == 2 and copied[0].size == plain_gie[0].size
     assert {name: id(p) for name, p in unet.attn_processors.items()} == before
-    assert len(self_attention_layers(unet)) == 7
+    assert len(attention_layers(unet, cross=False)) == 7
