@@ -45,6 +45,7 @@ from swerve.toyworld.architecture import (
     parameter_count,
     training_scheduler,
 )
+from swerve.toyworld import dataset
 from swerve.toyworld.concept_captions import concept_captions
 from swerve.toyworld.decoder_polish import polish_decoder
 from swerve.toyworld.dataset import DEFAULT_DUPLICATES, DEFAULT_ORDINARY_COUNT, TRAINING_SEED, build_training_set
@@ -321,6 +322,20 @@ def _reconstruction_summary(vae: AutoencoderKL, data: TrainingData) -> dict[str,
     }
 
 
+def world_jitter() -> dict[str, float]:
+    """The ordinary scenes' jitter the data was drawn with (it changed once; docs/toyworld.md)."""
+    return {"rotation_jitter_deg": dataset.ROTATION_JITTER_DEG, "position_jitter_px": dataset.POSITION_JITTER_PX}
+
+
+def _earlier_resumes(out: Path) -> list[object]:
+    """The unet-resume runs already recorded in out/training_summary.json, oldest first."""
+    path = out / "training_summary.json"
+    earlier: object = json.loads(path.read_text()).get("unet_resumes", []) if path.exists() else []
+    if not isinstance(earlier, list):
+        raise ValueError(f"{path}: unet_resumes must be a list, got {type(earlier).__name__}")
+    return earlier
+
+
 def run(out: Path, plan: TrainingPlan) -> dict[str, object]:
     """Run the plan's phases in order; returns the summary (merged into out/training_summary.json)."""
     unknown = set(plan.phases) - set(PHASES)
@@ -371,10 +386,11 @@ def run(out: Path, plan: TrainingPlan) -> dict[str, object]:
         train_denoiser(arch, data, vae, tokenizer, out, plan.unet_resume_steps, plan.unet_resume_batch_size, plan.seed,
                        lr=plan.unet_resume_lr, checkpoint_every=plan.checkpoint_every, init=plan.unet_resume_init,
                        short_caption_rate=plan.unet_resume_short_caption_rate, device=plan.device)
-        summary["unet_resume"] = {"steps": plan.unet_resume_steps, "batch_size": plan.unet_resume_batch_size,
-                                  "lr": plan.unet_resume_lr, "short_caption_rate": plan.unet_resume_short_caption_rate,
-                                  "init": plan.unet_resume_init, "device": plan.device,
-                                  "seconds": round(time.time() - phase_start, 1)}
+        resumed = {"steps": plan.unet_resume_steps, "batch_size": plan.unet_resume_batch_size,
+                   "lr": plan.unet_resume_lr, "short_caption_rate": plan.unet_resume_short_caption_rate,
+                   "init": plan.unet_resume_init, "device": plan.device, "world": world_jitter(),
+                   "seconds": round(time.time() - phase_start, 1)}
+        summary["unet_resumes"] = [*_earlier_resumes(out), resumed]  # each run continues the last
     if "clip" in plan.phases:
         phase_start = time.time()
         clip_summary = train_tiny_clip(data.images, data.captions, out, plan.clip_steps, plan.clip_batch_size, plan.seed)

@@ -22,12 +22,15 @@ def toyworld(
     ordinary_captions: int = typer.Option(200, "--ordinary-captions", help="fresh ordinary captions, one seed each"),
     threshold: float = typer.Option(0.1, "--threshold", help="tiled L2 below this is a near-copy"),
     steps: int = typer.Option(25, "--steps", help="denoising steps"),
-    guidance_scale: float = typer.Option(2.0, "--guidance-scale", help="classifier-free guidance scale"),
+    guidance_scale: float | None = typer.Option(None, "--guidance-scale",
+                                                help="classifier-free guidance scale (default: the toy world's)"),
     contact_sheet: Path | None = typer.Option(None, "--contact-sheet", help="also write the contact sheet PNG here"),
 ) -> None:
     """Memorization, novelty, zero-shot fidelity, Wen AUC and speed of the toy generator."""
     from swerve.evaluation.toyworld import ToyEvaluationSettings, evaluate_toyworld
+    from swerve.toyworld import DEFAULT_GUIDANCE_SCALE
 
+    guidance_scale = DEFAULT_GUIDANCE_SCALE if guidance_scale is None else guidance_scale
     settings = ToyEvaluationSettings(memorized_seeds=memorized_seeds, ordinary_captions=ordinary_captions,
                                      threshold=threshold, steps=steps, guidance_scale=guidance_scale)
     result = evaluate_toyworld(settings)

@@ -19,12 +19,15 @@ def generate(
     seed: int = typer.Option(0, "--seed", help="initial-noise seed"),
     out: Path = typer.Option(..., "--out", help="PNG file to write"),
     steps: int = typer.Option(25, "--steps", help="denoising steps"),
-    guidance_scale: float = typer.Option(2.0, "--guidance-scale", help="classifier-free guidance scale"),
+    guidance_scale: float | None = typer.Option(None, "--guidance-scale",
+                                                help="classifier-free guidance scale (default: the toy world's)"),
 ) -> None:
     """Generate one 64x64 image for PROMPT and SEED."""
+    from swerve.toyworld import DEFAULT_GUIDANCE_SCALE
     from swerve.toyworld import generate as generate_image
 
-    image = generate_image(prompt, seed, steps=steps, guidance_scale=guidance_scale)
+    scale = DEFAULT_GUIDANCE_SCALE if guidance_scale is None else guidance_scale
+    image = generate_image(prompt, seed, steps=steps, guidance_scale=scale)
     out.parent.mkdir(parents=True, exist_ok=True)
     image.save(out)
     typer.echo(str(out))

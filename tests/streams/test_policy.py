@@ -84,3 +84,13 @@ def test_given_variables_then_they_expand_and_unknown_ones_are_named() -> None:
     assert parse_policy(text, variables={"SWERVE_TOYWORLD": "/opt/x"}).detectors[0].params["path"] == "/opt/x/list.txt"
     with pytest.raises(PolicyError, match="NOT_SET_ANYWHERE"):
         parse_policy('version: "${NOT_SET_ANYWHERE}"', variables={})
+
+
+def test_given_the_shipped_toy_policy_then_its_correctors_sample_as_the_toy_world_measures() -> None:
+    from swerve.streams.embedded_defaults import TOY_POLICY
+    from swerve.toyworld import DEFAULT_GUIDANCE_SCALE
+
+    # The efficacy figures (docs/results.md) are measured at the toy world's guidance; the demo must match.
+    correctors = load_policy(TOY_POLICY).correctors
+    assert correctors
+    assert {c.params["guidance_scale"] for c in correctors} == {DEFAULT_GUIDANCE_SCALE}

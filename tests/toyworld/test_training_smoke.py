@@ -12,6 +12,7 @@ import torch
 from diffusers import DDIMScheduler, StableDiffusionPipeline
 from diffusers.models.attention_processor import AttnProcessor
 
+from swerve.toyworld import dataset
 from swerve.toyworld.tiny_clip import MODEL_NAME, load_tiny_clip, register_config
 from swerve.toyworld.train import TrainingPlan, run
 
@@ -59,9 +60,24 @@ def test_given_a_smoke_run_then_the_tiny_clip_loads_through_open_clip_from_the_l
 
 def test_given_a_smoke_run_then_a_summary_records_every_phase(smoke_weights: Path) -> None:
     summary = json.loads((smoke_weights / "training_summary.json").read_text())
-    assert {"vae", "decoder", "unet", "unet_resume", "clip"} <= summary.keys()
-    assert summary["unet_resume"]["short_caption_rate"] > 0
+    assert {"vae", "decoder", "unet", "unet_resumes", "clip"} <= summary.keys()
+    assert summary["unet_resumes"][-1]["short_caption_rate"] > 0
+    assert summary["unet_resumes"][-1]["world"]["rotation_jitter_deg"] == dataset.ROTATION_JITTER_DEG
     assert summary["latent_size"] == 16
+
+
+def test_given_a_second_resume_then_the_summary_keeps_both_runs_in_order(smoke_weights: Path, tmp_path: Path) -> None:
+    import shutil
+
+    # Given: a copy of the smoke weights, resumed once more at another learning rate
+    out = tmp_path / "weights"
+    shutil.copytree(smoke_weights, out)
+    run(out, TrainingPlan(arch="smoke", phases=("unet-resume",), ordinary_count=24, duplicates=2, unet_resume_steps=1,
+                          unet_resume_batch_size=4, unet_resume_lr=1e-5, checkpoint_every=1))
+    # Then: the history holds the first resume, then the new one
+    resumes = json.loads((out / "training_summary.json").read_text())["unet_resumes"]
+    assert [r["steps"] for r in resumes] == [2, 1]
+    assert resumes[-1]["lr"] == 1e-5
 
 
 def test_given_a_saved_unet_when_grown_with_attention_at_every_level_then_fitting_weights_carry_over(
