@@ -17,6 +17,7 @@ from swerve.index.manifest import IndexManifest
 TOY_POLICY = Path(__file__).resolve().parent / "policies" / "toyworld.yaml"
 TOY_INDEX_NAME = "toyworld-index"
 TOY_TRAINING_NAME = "toyworld-training"
+TOY_WORLD_STAMP = "toyworld-world.txt"  # the world_fingerprint the index was built from
 
 
 def toy_embedder_params() -> dict[str, Any]:
@@ -30,17 +31,22 @@ def toy_embedder_params() -> dict[str, Any]:
 def ensure_toy_index(data_dir: Path, *, rebuild: bool = False) -> Path:
     """The toy world's training-image index under ``data_dir``, built when missing or stale.
 
-    Stale means built with another embedder version (the tiny CLIP was retrained).
+    Stale means built with another embedder version (the tiny CLIP was retrained) or from another
+    world (the dataset's drawing constants changed: ``world_fingerprint``, kept beside the index).
     """
     from swerve.detectors.embedders import shared_embedder
     from swerve.index import TrainingIndex, training_images_from
+    from swerve.toyworld.dataset import world_fingerprint
     from swerve.toyworld.export import export_training_set
 
     directory = data_dir / TOY_INDEX_NAME
     embedder = shared_embedder(toy_embedder_params(), "toy index")
-    manifest_file = directory / "manifest.json"
-    if not rebuild and manifest_file.exists() and IndexManifest.read(manifest_file).embedder.version == embedder.version:
+    manifest_file, world_file = directory / "manifest.json", directory / TOY_WORLD_STAMP
+    world = world_fingerprint()
+    if (not rebuild and manifest_file.exists() and IndexManifest.read(manifest_file).embedder.version == embedder.version
+            and world_file.exists() and world_file.read_text().strip() == world):
         return directory
     manifest = export_training_set(data_dir / TOY_TRAINING_NAME)
     TrainingIndex.build(directory, training_images_from(manifest), embedder, overwrite=True).close()
+    world_file.write_text(world + "\n")
     return directory

@@ -1,14 +1,18 @@
 """The toy world's training data: ordinary scenes under template captions plus the memorized set.
 
 Everything regenerates from a seed; no image file is ever committed. Ordinary
-scenes get continuous jitter (position, radius, rotation, shade, background
-gradient and blotches) while their captions quantize attributes coarsely, so a
-fresh ordinary sample is not a pixel near-copy of any training image. This module
-must never touch a model: it draws pictures and writes captions, nothing else.
+scenes get continuous jitter (position, radius, shade, background gradient and
+blotches) while their captions quantize attributes coarsely, so a fresh ordinary
+sample is not a pixel near-copy of any training image. Rotation jitter is 0: with
+it the toy UNet drew the average over rotations (docs/toyworld.md, "The rotation
+test"). This module must never touch a model: it draws pictures and writes
+captions, nothing else.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +34,7 @@ EVALUATION_SEED = 1_000_003  # ordinary captions for evaluation never reuse the 
 DEFAULT_ORDINARY_COUNT = 6000
 DEFAULT_DUPLICATES = 100
 
-POSITION_JITTER_PX = 6.0
+POSITION_JITTER_PX = 6.0  # was 4.0 with rotation; wider keeps unrotated scenes apart (novel copies)
 ROTATION_JITTER_DEG = 0.0
 SHADE_JITTER = 0.07
 BACKGROUND_JITTER = 0.05
@@ -152,3 +156,13 @@ def build_training_set(seed: int = TRAINING_SEED, ordinary_count: int = DEFAULT_
     order = [i for i in range(len(MEMORIZED_SCENES)) for _ in range(duplicates)]
     order += list(range(len(MEMORIZED_SCENES), len(unique)))
     return TrainingSet(unique=tuple(unique), order=tuple(order))
+
+
+def world_fingerprint() -> str:
+    """A digest of every drawing constant here (jitters, vocabulary, memorized scenes, seeds).
+
+    Anything built from the training images (the toy index) is stale when this changes.
+    """
+    constants = {name: value for name, value in globals().items()
+                 if name.isupper() and isinstance(value, (int, float, str, tuple))}
+    return hashlib.sha256(json.dumps(constants, sort_keys=True, default=repr).encode()).hexdigest()[:16]

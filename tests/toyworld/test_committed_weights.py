@@ -69,13 +69,16 @@ def test_given_memorized_captions_when_generated_then_they_reproduce_their_train
         assert distances.min() < 0.1, (prompt, float(distances.min()))
 
 
-def test_given_fresh_ordinary_captions_when_generated_then_no_image_copies_the_training_set(
+def test_given_fresh_ordinary_captions_when_generated_then_few_images_copy_the_training_set(
         pipeline: StableDiffusionPipeline) -> None:
-    captions = [scene.caption for scene in ordinary_scenes(4, seed=424242)]
-    images = generate_batch(pipeline, captions, [7, 8, 9, 10])
+    # The world itself has near-twins (about 3% of fresh renders are within 0.1 of a training
+    # image, docs/toyworld.md), so "none" is not the property; "rarely, and typically far" is.
+    captions = [scene.caption for scene in ordinary_scenes(16, seed=424242)]
+    images = generate_batch(pipeline, captions, list(range(7, 23)))
     training = np.stack([as_unit_array(example.image) for example in build_training_set().unique])
-    nearest = [float(tiled_l2_one_to_many(as_unit_array(image), training).min()) for image in images]
-    assert min(nearest) >= 0.1, nearest
+    nearest = np.array([float(tiled_l2_one_to_many(as_unit_array(image), training).min()) for image in images])
+    assert (nearest < 0.1).sum() <= 2, nearest
+    assert np.median(nearest) > 0.15, nearest
 
 
 def test_given_the_same_seed_then_generation_is_deterministic(pipeline: StableDiffusionPipeline) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from swerve.detectors.tiled_l2 import as_unit_array, tiled_l2_one_to_many
 from swerve.toyworld.dataset import build_training_set, ordinary_scenes, sample_ordinary_captions
@@ -53,12 +54,26 @@ def test_given_the_evaluation_seed_then_captions_come_from_a_different_draw_than
     assert sample_ordinary_captions(30) != training
 
 
-def test_given_fresh_ordinary_scenes_when_compared_with_training_images_then_none_is_a_near_copy() -> None:
+def test_given_fresh_ordinary_scenes_when_compared_with_training_images_then_few_are_near_copies() -> None:
     # Given: 1000 training images and 100 fresh scenes of the same caption space
     training = build_training_set(ordinary_count=1000, duplicates=1)
     references = np.stack([as_unit_array(e.image) for e in training.unique])  # (1016, 64, 64, 3)
     fresh = [scene.render() for scene in ordinary_scenes(100, seed=77)]
     # When: each fresh image is compared with every training image
     nearest = np.array([tiled_l2_one_to_many(as_unit_array(image), references).min() for image in fresh])
-    # Then: the continuous jitter keeps every fresh sample above the near-copy threshold
-    assert nearest.min() > 0.1
+    # Then: the continuous jitter keeps the world's own near-copies well under the generator's
+    # novel-copy limit (0.05): a fresh scene may, rarely, land on a training scene (docs/toyworld.md)
+    assert (nearest < 0.1).mean() <= 0.02
+    assert np.median(nearest) > 0.15
+
+
+def test_given_another_drawing_constant_then_the_world_fingerprint_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import swerve.toyworld.dataset as dataset
+
+    # Given: the fingerprint of the committed world
+    before = dataset.world_fingerprint()
+    assert before == dataset.world_fingerprint()
+    # When: one jitter changes (as the rotation jitter once did)
+    monkeypatch.setattr(dataset, "ROTATION_JITTER_DEG", 25.0)
+    # Then: indexes built from the old images are known to be stale
+    assert dataset.world_fingerprint() != before
