@@ -59,7 +59,9 @@ def train_adapter_command(
     seeds: int = typer.Option(2, "--seeds", min=1, help="seeds per prompt"),
     max_strength: int = typer.Option(15, "--max-strength", min=1, help="scales tried: -1 .. -max_strength"),
     steps: int = typer.Option(25, "--steps", help="denoising steps"),
-    guidance_scale: float = typer.Option(5.0, "--guidance-scale", help="classifier-free guidance scale"),
+    guidance_scale: float | None = typer.Option(
+        None, "--guidance-scale", help="classifier-free guidance scale the corrector samples at "
+                                       "(default: the toy world's; 7.5 with --model-dir)"),
     epochs: int = typer.Option(2000, "--epochs", help="adapter training epochs (Adam, lr 1e-3)"),
     clip_checkpoint: Path | None = typer.Option(None, "--clip-checkpoint", help="tiny CLIP (default: the toy's)"),
 ) -> None:
@@ -68,6 +70,7 @@ def train_adapter_command(
     from swerve.correctors.gie_adapter import save_adapter, train_adapter
     from swerve.correctors.gie_labels import label_examples
     from swerve.toyworld.dataset import sample_ordinary_captions
+    from swerve.toyworld.generation import DEFAULT_GUIDANCE_SCALE
     from swerve.toyworld.weights_paths import PIPELINE_DIR
 
     if prompts_file is not None:
@@ -76,6 +79,8 @@ def train_adapter_command(
         prompts = [c for c in sample_ordinary_captions(count * 40) if concept in c.split()][:count]
     if len(prompts) < 2:
         raise typer.BadParameter(f"need at least 2 prompts for {concept!r}, got {len(prompts)}")
+    if guidance_scale is None:
+        guidance_scale = 7.5 if model_dir is not None else DEFAULT_GUIDANCE_SCALE
     generator = DiffusersGenerator.from_directory(model_dir or PIPELINE_DIR, steps=steps, guidance_scale=guidance_scale)
     present, faithful = _toy_checks(concept, clip_checkpoint)
     examples = label_examples(generator, prompts, list(range(seeds)), concept, present, faithful,
