@@ -35,7 +35,7 @@ from swerve.correctors.attention_parts import as_tokens, attention_layers, atten
 from swerve.correctors.gie_self_attention_copy import SelfAttentionCopy, SelfAttentionCopyProcessor
 from swerve.errors import CorrectionError
 
-__all__ = ["GieState", "GrowthInhibitorProcessor", "cross_attention_layers", "growth_inhibitors"]
+__all__ = ["GieState", "GrowthInhibitorProcessor", "concept_attention", "cross_attention_layers", "growth_inhibitors"]
 
 
 @dataclass
@@ -83,6 +83,17 @@ def cross_attention_layers(unet: Any) -> list[str]:
     return attention_layers(unet, cross=True)
 
 
+def concept_attention(attn: Attention, query: torch.Tensor, concepts: torch.Tensor) -> torch.Tensor:
+    """M* of Eq. 6: the image queries (B, H, N, d) against each concept's own encoding c* (nc, n, width).
+
+    Returns float32 probabilities (B, nc, H, N, n), softmax over the concept's n tokens.
+    """
+    heads, n = query.shape[1], concepts.shape[1]
+    k_star = attn.head_to_batch_dim(attn.to_k(concepts)).view(len(concepts), heads, n, -1)  # (nc, H, n, d)
+    m_star: torch.Tensor = (torch.einsum("bhqd,chkd->bchqk", query, k_star) * attn.scale).float().softmax(-1)
+    return m_star
+
+
 class GrowthInhibitorProcessor:
     """A diffusers attention processor for one cross-attention layer (``layer`` in 0 .. L-1).
 
@@ -121,8 +132,7 @@ class GrowthInhibitorProcessor:
         q_cond = query.view(b, heads, big_n, -1)[first:]  # (Bc, H, N, d)
         # 2. M* = Softmax(Q K(c*)^T / sqrt(d)) per concept: (Bc, n_concepts, H, N, n)
         concepts = state.concept_context.to(context.dtype)  # (n_concepts, n, width)
-        k_star = attn.head_to_batch_dim(attn.to_k(concepts)).view(len(concepts), heads, n, -1)  # (nc, H, n, d)
-        m_star = (torch.einsum("bhqd,chkd->bchqk", q_cond, k_star) * attn.scale).float().softmax(-1).to(probs.dtype)
+        m_star = concept_attention(attn, q_cond, concepts).to(probs.dtype)
         # 3. the concepts' own token maps M*[:, :, s+1:e] (SOT at s = 0), one block per concept
         maps = [m_star[:, j, :, :, 1:1 + k] for j, k in enumerate(state.concept_lengths)]  # (Bc, H, N, k_j) each
         if state.recording:

@@ -19,7 +19,7 @@ import typer
 from swerve.streams.commands import audit as audit_commands
 from swerve.streams.commands import calibrate as calibrate_command
 from swerve.streams.commands import evaluate as evaluate_commands
-from swerve.streams.commands import evaluate_correct, evaluate_detect
+from swerve.streams.commands import evaluate_correct, evaluate_detect, evaluate_gie_maps
 from swerve.streams.commands import gie as gie_commands
 from swerve.streams.commands import index as index_commands
 from swerve.streams.commands import toyworld as toyworld_commands
@@ -45,6 +45,7 @@ app.add_typer(gie_commands.app, name="gie")
 app.add_typer(toyworld_commands.app, name="toyworld")
 evaluate_commands.app.command(name="detect")(evaluate_detect.detect)
 evaluate_commands.app.command(name="correct")(evaluate_correct.correct)
+evaluate_commands.app.command(name="gie-maps")(evaluate_gie_maps.gie_maps)
 app.add_typer(evaluate_commands.app, name="eval")
 
 
