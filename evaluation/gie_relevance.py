@@ -33,7 +33,7 @@ import torch
 from diffusers.models.attention_processor import Attention
 from PIL import Image
 
-from swerve.correctors.attention_parts import as_tokens
+from swerve.correctors.attention_parts import as_tokens, require_plain_attention
 from swerve.correctors.generator import DiffusersGenerator
 from swerve.correctors.gie import concept_attention, cross_attention_layers
 from swerve.correctors.gie_erasure import EncodedConcepts, encode_concepts
@@ -70,6 +70,7 @@ class ConceptMapProbe:
                  attention_mask: torch.Tensor | None = None, temb: torch.Tensor | None = None) -> torch.Tensor:
         calls = self.record.setdefault(self.layer, [])
         if len(calls) < self.window:
+            require_plain_attention(attn, attention_mask, "ConceptMapProbe")  # the query GIE sees, as gie.py
             with torch.no_grad():
                 tokens = as_tokens(hidden_states)
                 conditional = tokens[tokens.shape[0] // 2:] if self.cfg else tokens  # [uncond, cond]
