@@ -7,17 +7,23 @@
 
 Verification is injected as a callable so this module never depends on the detectors or on
 the stream. A corrector that raises counts as a failed attempt (its error becomes the
-reason), so a broken corrector ends in a block with its cause, never a lost event.
+reason), so a broken corrector ends in a block with its cause, never a lost event. Running
+out of GPU memory is not a failed attempt: the proposal is retried once alone
+(``MemoryPressureGate``), and if that fails too the loop stops with ``resource_failure``
+set, so the caller blocks for infrastructure, not for the image.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Generic, Protocol, TypeVar
 
 from PIL import Image
 
+from swerve.correctors.memory_pressure import MemoryPressureGate
 from swerve.correctors.protocol import Candidate, CorrectionRequest, Corrector
+from swerve.errors import ResourceExhaustedError
 
 
 class VerificationReport(Protocol):
@@ -50,6 +56,7 @@ class CorrectionOutcome(Generic[ReportT]):
     replacement: Candidate | None
     verification: ReportT | None
     attempts: list[AttemptRecord[ReportT]] = field(default_factory=list)
+    resource_failure: str | None = None
 
     @property
     def fixed(self) -> bool:
@@ -71,6 +78,7 @@ def correct_until_clean(
     request: CorrectionRequest,
     verify: Callable[[Image.Image], ReportT],
     max_attempts: int = 3,
+    memory: MemoryPressureGate | None = None,
 ) -> CorrectionOutcome[ReportT]:
     """Run the adaptive loop for one flagged request.
 
@@ -79,13 +87,18 @@ def correct_until_clean(
         request: the flagged generation and its findings.
         verify: re-runs the policy's detectors on a candidate image.
         max_attempts: attempts before giving up (3 by default).
+        memory: shared by the corrections running side by side on one GPU; a fresh one
+            when not given.
     """
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+    memory = memory or MemoryPressureGate()
     records: list[AttemptRecord[ReportT]] = []
     for attempt in range(1, max_attempts + 1):
         try:
-            candidate = corrector.propose(request, attempt)
+            candidate = memory.run(partial(corrector.propose, request, attempt), f"{corrector.name} attempt {attempt}")
+        except ResourceExhaustedError as exc:
+            return CorrectionOutcome(None, None, records, resource_failure=str(exc))
         except Exception as exc:  # noqa: BLE001 - a failed attempt is recorded, then blocked on
             records.append(AttemptRecord(attempt, None, None, error=f"{corrector.name} raised {type(exc).__name__}: {exc}"))
             continue

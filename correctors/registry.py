@@ -15,6 +15,8 @@ from swerve.errors import PolicyError
 
 BUILTIN_CORRECTORS: dict[str, str] = {
     "testing.mirror": "swerve.correctors.testing:MirrorCorrector",
+    "testing.slow": "swerve.correctors.testing:SlowCorrector",
+    "testing.out_of_memory": "swerve.correctors.testing:OutOfMemoryCorrector",
     "nudging": "swerve.correctors.nudging_corrector:NudgingCorrector",
     "gie": "swerve.correctors.gie_corrector:GieCorrector",
     "prompt_mitigation": "swerve.correctors.prompt_mitigation:PromptMitigationCorrector",

@@ -20,6 +20,7 @@ BUILTIN_DETECTORS: dict[str, str] = {
     "memorization": "swerve.detectors.memorization:MemorizationDetector",
     "concept": "swerve.detectors.concepts:ConceptDetector",
     "nudenet": "swerve.detectors.nudenet_nudity:NudeNetDetector",
+    "testing.faulty": "swerve.detectors.testing:FaultyDetector",
 }
 
 

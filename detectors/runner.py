@@ -1,8 +1,9 @@
 """Runs every configured detector over a batch and fails closed.
 
-A detector that raises, or returns the wrong number of scores, yields a ``DetectorFailure``
-for every sample of the batch: the policy then treats those samples as unverified, never as
-clean. This is the one place where a detector's exception is caught, on purpose.
+A detector that raises on a batch, or returns the wrong number of scores, is asked again
+one sample at a time, so one bad sample cannot fail its batch-mates. Each sample it still
+fails on gets a ``DetectorFailure``: the policy then treats that sample as unverified,
+never as clean. This is the one place where a detector's exception is caught, on purpose.
 """
 
 from __future__ import annotations
@@ -34,21 +35,36 @@ class DetectorResult:
         return isinstance(self.outcome, DetectorFailure)
 
 
+def score_all(detector: Detector, batch: Sequence[Sample]) -> list[Score]:
+    """``detector.score(batch)``, checked to give one score per sample."""
+    scores = detector.score(batch)
+    if len(scores) != len(batch):
+        raise ValueError(f"returned {len(scores)} scores for {len(batch)} samples")
+    return list(scores)
+
+
+def score_isolated(detector: Detector, batch: Sequence[Sample]) -> list[Score | DetectorFailure]:
+    """Score ``batch``; if the detector fails on it, score each sample alone and fail only those."""
+    try:
+        return list(score_all(detector, batch))
+    except Exception as exc:  # noqa: BLE001 - fail closed: the failure becomes the verdict
+        if len(batch) == 1:
+            return [DetectorFailure(type(exc).__name__, f"{detector.name}: {exc}")]
+    outcomes: list[Score | DetectorFailure] = []
+    for sample in batch:
+        try:
+            outcomes.extend(score_all(detector, [sample]))
+        except Exception as exc:  # noqa: BLE001 - fail closed for this sample only
+            outcomes.append(DetectorFailure(type(exc).__name__, f"{detector.name}: {exc}"))
+    return outcomes
+
+
 def run_detectors(detectors: Sequence[Detector], batch: Sequence[Sample]) -> list[list[DetectorResult]]:
     """Score ``batch`` with each detector. Returns, per sample, one result per detector."""
     per_sample: list[list[DetectorResult]] = [[] for _ in batch]
     if not batch:
         return per_sample
     for detector in detectors:
-        outcomes: Sequence[Score | DetectorFailure]
-        try:
-            scores = detector.score(batch)
-            if len(scores) != len(batch):
-                raise ValueError(f"returned {len(scores)} scores for {len(batch)} samples")
-            outcomes = scores
-        except Exception as exc:  # noqa: BLE001 - fail closed: the failure becomes the verdict
-            failure = DetectorFailure(type(exc).__name__, f"{detector.name}: {exc}")
-            outcomes = [failure] * len(batch)
-        for results, outcome in zip(per_sample, outcomes):
+        for results, outcome in zip(per_sample, score_isolated(detector, batch)):
             results.append(DetectorResult(detector.name, detector.version, outcome))
     return per_sample

@@ -16,12 +16,16 @@ class you can act on; never catch ``Exception`` to hide a failure.
     │       ├── UnsupportedMediaTypeError  not in the format allow-list
     │       ├── CorruptMediaError        truncated or undecodable bytes
     │       ├── MediaIntegrityError      sha256, media type or dimensions do not match
-    │       └── MediaUnreachableError    the URI could not be read
+    │       └── MediaUnreachableError    the reference cannot be read: no such object, not allowed
     ├── ConfigurationError           a setting, policy or model path is wrong: fix and restart
     │   ├── PolicyError
     │   └── ModelNotFoundError
     ├── DetectorError                a detector failed on valid input (fails closed)
     ├── CorrectionError              a corrector could not produce a replacement
+    ├── ResourceExhaustedError       out of (GPU) memory even after a smaller retry: blocked as infrastructure
+    ├── TransientError               a dependency did not answer: retry with backoff, never dead-letter
+    │   ├── StoreUnavailableError        the image store did not answer (timeout, I/O, its root is gone)
+    │   └── BrokerUnavailableError       the broker did not acknowledge a send in time
     └── BrokerError                  the embedded broker could not start or stop
 
 This module must never import anything beyond the standard library: every package uses it.
@@ -46,6 +50,10 @@ __all__ = [
     "ModelNotFoundError",
     "DetectorError",
     "CorrectionError",
+    "ResourceExhaustedError",
+    "TransientError",
+    "StoreUnavailableError",
+    "BrokerUnavailableError",
     "BrokerError",
 ]
 
@@ -107,7 +115,8 @@ class MediaIntegrityError(MediaError):
 
 
 class MediaUnreachableError(MediaError):
-    """The image URI could not be read."""
+    """The image reference cannot be read, and retrying will not help: the store answered
+    that there is no such object, access is denied, or the scheme is not allowed."""
 
 
 class ConfigurationError(SwerveError):
@@ -128,6 +137,27 @@ class DetectorError(SwerveError):
 
 class CorrectionError(SwerveError):
     """A corrector could not produce a replacement."""
+
+
+class ResourceExhaustedError(SwerveError):
+    """Out of memory (GPU or host) even after freeing caches and retrying alone.
+
+    An infrastructure fault, not a verdict on the image: it never counts as a correction
+    attempt, and the request is blocked with the ``infrastructure`` reason class.
+    """
+
+
+class TransientError(SwerveError):
+    """A dependency did not answer. Retrying later may succeed; the input is never
+    dead-lettered for it. When retries run out the worker stops without committing."""
+
+
+class StoreUnavailableError(TransientError):
+    """The image store did not answer: a timeout, an I/O error, or its root is missing."""
+
+
+class BrokerUnavailableError(TransientError):
+    """The broker did not acknowledge a send within the retry budget."""
 
 
 class BrokerError(SwerveError):

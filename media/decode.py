@@ -20,16 +20,18 @@ from swerve.media.fetch import read_image_bytes
 from swerve.media.image_ref import ImageRef
 from swerve.media.limits import DEFAULT_LIMITS, MediaLimits
 from swerve.media.probe import ImageHeader, open_bounded
+from swerve.media.store import ImageStore
 
 __all__ = ["decode_bytes", "decode_image"]
 
 
-def decode_image(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS) -> Image.Image:
+def decode_image(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS, store: ImageStore | None = None) -> Image.Image:
     """Read, verify and decode the image ``ref`` points to.
 
     Args:
         ref (`ImageRef`): an inline or by-reference image.
         limits (`MediaLimits`, *optional*): the bounds to enforce.
+        store (`ImageStore`, *optional*): the claim-check store (see ``read_image_bytes``).
 
     Returns:
         `PIL.Image.Image`: mode ``RGB``, ``ref.width`` x ``ref.height``. Alpha is dropped,
@@ -37,13 +39,14 @@ def decode_image(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS) -> Image.I
 
     Raises:
         MediaTooLargeError, MediaUnreachableError: reading failed (see ``read_image_bytes``).
+        StoreUnavailableError: the store did not answer; transient (see ``read_image_bytes``).
         UnsupportedMediaTypeError: the real format is not in the allow-list.
         MediaIntegrityError: sha256, format or size differ from what ``ref`` declares.
         DecompressionBombError: the header declares more than ``limits.max_pixels`` pixels.
         CorruptMediaError: the bytes are truncated or cannot be decoded.
     """
     # 1. bytes: bounded read and sha256 check
-    data = read_image_bytes(ref, limits)
+    data = read_image_bytes(ref, limits, store)
     # 2. header: format, pixels and declared size checked, nothing decoded yet
     declared = ImageHeader(media_type=ref.media_type, width=ref.width, height=ref.height)
     with open_bounded(data, limits, declared=declared) as (image, header):

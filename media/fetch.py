@@ -4,6 +4,17 @@ Inline bytes are taken as they are; a URI is read through fsspec, only for allow
 schemes, at most ``max_bytes + 1`` bytes, within ``fetch_timeout_s``. Either way the bytes
 must hash to the declared sha256 before anyone may use them.
 
+Failures fall in two classes (docs/reliability.md, "Telling a missing image from a store
+that does not answer"):
+
+- permanent, ``MediaUnreachableError`` (bad input, dead-lettered): the store answered that
+  the object does not exist, access is denied, the path is a directory, the scheme is not
+  allowed;
+- transient, ``StoreUnavailableError`` (retried, never dead-lettered): the read timed out,
+  failed with any other I/O error, or the object is missing *and* the root of the image
+  store it lives in is missing too (an unmounted volume, a deleted bucket: the store, not
+  the reference, is broken).
+
 This module must never decode images, and never read a whole object of unknown size into
 memory.
 """
@@ -21,11 +32,12 @@ from swerve.errors import (
     MediaTooLargeError,
     MediaUnreachableError,
     SchemaViolationError,
+    StoreUnavailableError,
 )
 from swerve.media.hashing import sha256_hex
 from swerve.media.image_ref import ImageRef
 from swerve.media.limits import DEFAULT_LIMITS, MediaLimits
-from swerve.media.store import uri_scheme
+from swerve.media.store import ImageStore, uri_scheme
 
 __all__ = ["read_image_bytes"]
 
@@ -33,17 +45,21 @@ _CHUNK_BYTES: Final = 1024 * 1024
 _T = TypeVar("_T")
 
 
-def read_image_bytes(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS) -> bytes:
+def read_image_bytes(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS, store: ImageStore | None = None) -> bytes:
     """Return the encoded bytes of ``ref``, checked against its sha256.
 
     Args:
         ref (`ImageRef`): an inline or by-reference image.
         limits (`MediaLimits`, *optional*): byte cap, URI scheme allow-list, fetch timeout.
+        store (`ImageStore`, *optional*): the claim-check store references usually live
+            in. When an object under it is missing, the store's root is checked: a missing
+            root means the store is down (transient), not that the reference is bad.
 
     Raises:
         MediaTooLargeError: the bytes are over ``limits.max_bytes``.
-        MediaUnreachableError: the URI's scheme is not allowed, or it cannot be read (no
-            such object, not a regular file, permission denied, timed out).
+        MediaUnreachableError: the URI's scheme is not allowed, or the store answered that
+            it cannot be read (no such object, not a regular file, permission denied).
+        StoreUnavailableError: the store did not answer (timeout, I/O error, root gone).
         MediaIntegrityError: the bytes do not hash to ``ref.sha256``.
         ConfigurationError: the scheme is allowed but its fsspec backend is not installed.
     """
@@ -54,7 +70,7 @@ def read_image_bytes(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS) -> byt
                 f"inline image is {len(data)} bytes, over the limit of {limits.max_bytes} bytes"
             )
     elif ref.uri is not None:
-        data = _fetch(ref.uri, limits)
+        data = _fetch(ref.uri, limits, store)
     else:  # only a model built with model_construct() can get here
         raise SchemaViolationError("ImageRef carries neither data nor uri")
     actual = sha256_hex(data)
@@ -65,7 +81,7 @@ def read_image_bytes(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS) -> byt
     return data
 
 
-def _fetch(uri: str, limits: MediaLimits) -> bytes:
+def _fetch(uri: str, limits: MediaLimits, store: ImageStore | None) -> bytes:
     scheme = uri_scheme(uri)
     if scheme is None:
         raise MediaUnreachableError(
@@ -78,11 +94,11 @@ def _fetch(uri: str, limits: MediaLimits) -> bytes:
             f"({', '.join(limits.allowed_uri_schemes) or 'none: inline images only'})"
         )
     return _run_with_deadline(
-        lambda: _read_bounded(uri, limits.max_bytes), limits.fetch_timeout_s, uri
+        lambda: _read_bounded(uri, limits.max_bytes, store), limits.fetch_timeout_s, uri
     )
 
 
-def _read_bounded(uri: str, max_bytes: int) -> bytes:
+def _read_bounded(uri: str, max_bytes: int, store: ImageStore | None) -> bytes:
     try:
         fs, path = cast(tuple[Any, str], url_to_fs(uri))
         info = fs.info(path)
@@ -104,14 +120,22 @@ def _read_bounded(uri: str, max_bytes: int) -> bytes:
                     break
                 buffer += chunk
     except FileNotFoundError as exc:
+        if store is not None and store.holds(uri) and not store.is_reachable():
+            raise StoreUnavailableError(
+                f"cannot read image from {uri!r}: the image store root {store.base_uri} is missing"
+            ) from exc
         raise MediaUnreachableError(f"cannot read image from {uri!r}: not found") from exc
     except ImportError as exc:
         raise ConfigurationError(
             f"cannot read image from {uri!r}: the filesystem package is missing ({exc})"
         ) from exc
-    except (OSError, ValueError) as exc:
+    except (PermissionError, IsADirectoryError, NotADirectoryError, ValueError) as exc:
         raise MediaUnreachableError(
             f"cannot read image from {uri!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    except OSError as exc:  # timeouts, connection resets, EIO: the store, not the reference
+        raise StoreUnavailableError(
+            f"cannot read image from {uri!r}: the store did not answer: {type(exc).__name__}: {exc}"
         ) from exc
     if len(buffer) > max_bytes:
         raise MediaTooLargeError(f"image at {uri!r} is over the limit of {max_bytes} bytes")
@@ -132,7 +156,7 @@ def _run_with_deadline(call: Callable[[], _T], timeout_s: float, uri: str) -> _T
 
     fsspec reads are blocking and have no uniform timeout across backends, so the deadline
     is enforced here. On timeout the thread is abandoned (it ends when its read does) and
-    the caller gets MediaUnreachableError at once, so a stuck store cannot stall a worker.
+    the caller gets StoreUnavailableError at once, so a stuck store cannot stall a worker.
     """
     outcome: _Outcome[_T] = _Outcome()
 
@@ -147,7 +171,7 @@ def _run_with_deadline(call: Callable[[], _T], timeout_s: float, uri: str) -> _T
     worker.start()
     worker.join(timeout_s)
     if not outcome.done:
-        raise MediaUnreachableError(
+        raise StoreUnavailableError(
             f"cannot read image from {uri!r}: timed out after {timeout_s} s"
         )
     if outcome.error is not None:

@@ -87,7 +87,8 @@ class ImageRef(BaseModel):
 
     model_config = ConfigDict(
         frozen=True,
-        extra="forbid",
+        # Forward compatible: a newer producer's extra field is ignored, not refused.
+        extra="ignore",
         title="ImageRef",
         # The exported schema gets a short description, not this docstring.
         json_schema_extra={

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
-from swerve.errors import ConfigurationError, MediaIntegrityError, UnsupportedMediaTypeError
+from swerve.errors import ConfigurationError, MediaIntegrityError, StoreUnavailableError, UnsupportedMediaTypeError
 from swerve.media.hashing import sha256_hex
 from swerve.media.media_types import FILE_EXTENSIONS
 
@@ -46,13 +46,17 @@ class ImageStore:
         base_uri (`str`): where objects go, with its scheme, e.g.
             ``"file:///var/lib/swerve/images"``, ``"s3://bucket/swerve"``,
             ``"memory://swerve"``.
+        create_root (`bool`, *optional*, defaults to `True`): whether ``put`` may create a
+            missing root. A worker establishes the root once at start-up and passes
+            `False`: a root that vanishes later is an outage (an unmounted volume), and
+            recreating it would write replacements where no consumer can read them.
 
     Raises:
         ConfigurationError: ``base_uri`` has no scheme, is chained (``::``), names an
             unknown protocol, or needs a filesystem package that is not installed.
     """
 
-    def __init__(self, base_uri: str) -> None:
+    def __init__(self, base_uri: str, *, create_root: bool = True) -> None:
         scheme = uri_scheme(base_uri)
         if scheme is None:
             raise ConfigurationError(
@@ -69,6 +73,7 @@ class ImageStore:
             ) from exc
         self._fs: Any = fs
         self._root = cast(str, root).rstrip("/")
+        self._create_root = create_root
 
     @property
     def base_uri(self) -> str:
@@ -82,6 +87,40 @@ class ImageStore:
 
     def __repr__(self) -> str:
         return f"ImageStore({self._base_uri!r})"
+
+    def holds(self, uri: str) -> bool:
+        """Whether ``uri`` names an object under this store's base."""
+        return uri.startswith(f"{self._base_uri}/")
+
+    def is_reachable(self) -> bool:
+        """Whether the store answers: a local root exists; a bucket (the root's first part) lists."""
+        try:
+            if isinstance(self._fs, LocalFileSystem):
+                return bool(self._fs.isdir(self._root))
+            self._fs.ls(self._root.split("/")[0])
+            return True
+        except OSError:
+            return False
+
+    def ensure_root(self, *, check_write: bool = True) -> None:
+        """Create a local root if it is missing, and check the store (worker start-up).
+
+        Args:
+            check_write (`bool`, *optional*, defaults to `True`): write and remove a probe
+                object; a reader (the detect role) may have read-only credentials.
+
+        Raises:
+            ConfigurationError: the root cannot be created, written or reached; names the URI.
+        """
+        probe = f"{self._root}/.swerve-write-check-{uuid.uuid4().hex}"
+        try:
+            if isinstance(self._fs, LocalFileSystem):
+                self._fs.makedirs(self._root, exist_ok=True)
+            if check_write:
+                self._fs.pipe_file(probe, b"")
+                self._fs.rm_file(probe)
+        except OSError as exc:
+            raise ConfigurationError(f"image store {self._base_uri} cannot be written: {type(exc).__name__}: {exc}") from exc
 
     def put(self, data: bytes, *, sha256: str, media_type: str) -> str:
         """Store ``data`` under its content address and return its full URI.
@@ -100,7 +139,10 @@ class ImageStore:
         Raises:
             MediaIntegrityError: ``sha256`` is not the digest of ``data``.
             UnsupportedMediaTypeError: ``media_type`` is not a supported format.
-            ConfigurationError: the store cannot be written (permissions, missing bucket).
+            ConfigurationError: the store cannot be written as configured (permissions, a
+                file where the root should be).
+            StoreUnavailableError: the store did not take the write (I/O error, timeout,
+                or its root is missing while ``create_root`` is False); transient.
         """
         extension = FILE_EXTENSIONS.get(media_type)
         if extension is None:
@@ -119,14 +161,20 @@ class ImageStore:
             if self._fs.exists(path):
                 return uri
             if isinstance(self._fs, LocalFileSystem):
+                if not self._create_root and not self._fs.isdir(self._root):
+                    raise StoreUnavailableError(f"cannot write image {sha256}: the store root {self._base_uri} is missing")
                 self._fs.makedirs(f"{self._root}/{sha256[:2]}", exist_ok=True)
                 partial = f"{path}.{uuid.uuid4().hex}.partial"
                 self._fs.pipe_file(partial, data)
                 self._fs.mv(partial, path)  # a rename: readers see all of it or nothing
             else:
                 self._fs.pipe_file(path, data)
-        except OSError as exc:
+        except (PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError) as exc:
             raise ConfigurationError(
                 f"cannot write image {sha256} to the store at {self._base_uri}: {exc}"
+            ) from exc
+        except OSError as exc:  # timeouts, connection resets, EIO: retrying may help
+            raise StoreUnavailableError(
+                f"cannot write image {sha256} to the store at {self._base_uri}: {type(exc).__name__}: {exc}"
             ) from exc
         return uri

@@ -51,7 +51,11 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=worker.session_timeout_s,
         broker_heartbeat_interval=worker.heartbeat_interval_s,
         broker_commit_interval=worker.commit_interval_s,
+        broker_max_poll_interval=worker.max_poll_interval_s,
+        broker_rebalance_timeout=worker.rebalance_timeout_s,
         producer_acks=-1,
+        producer_request_timeout=settings.kafka.request_timeout_s,
+        producer_compression_type=None if settings.kafka.compression_type == "none" else settings.kafka.compression_type,
         # A dead letter carries the original message, which may be as large as the biggest image.
         producer_max_request_size=settings.media.max_bytes + 1024 * 1024,
         # swerve does not use faust's leader election; without this faust creates an extra topic.

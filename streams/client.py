@@ -55,7 +55,10 @@ class ConsumedRecord:
 
 async def publish_raw(settings: Settings, topic: str, messages: Sequence[EncodedEvent]) -> None:
     """Send raw messages to ``topic`` and wait for every acknowledgement."""
-    producer = AIOKafkaProducer(acks="all", max_request_size=8 * 1024 * 1024, **settings.kafka.aiokafka_kwargs())
+    compression = None if settings.kafka.compression_type == "none" else settings.kafka.compression_type
+    producer = AIOKafkaProducer(
+        acks="all", max_request_size=8 * 1024 * 1024, compression_type=compression, **settings.kafka.aiokafka_kwargs()
+    )
     await producer.start()
     try:
         futures = [await producer.send(topic, key=m.key or None, value=m.value, headers=m.headers) for m in messages]

@@ -3,7 +3,9 @@ deliver the replacement or block with the reason.
 
 The corrector comes from the policy: the one named by the first detector that fired, else
 the policy's first corrector. With none configured the request is blocked, and says so.
-Every candidate is re-judged by the same rules that flagged the original. No broker code.
+Every candidate is re-judged by the same rules that flagged the original. Running out of
+GPU memory twice blocks with the ``infrastructure`` reason class, a bug in this stage with
+``internal`` (``fail_closed``): neither is a verdict on the image. No broker code.
 """
 
 from __future__ import annotations
@@ -13,16 +15,17 @@ from dataclasses import dataclass
 from PIL import Image
 
 from swerve.correctors.adaptive_loop import CorrectionOutcome, correct_until_clean
+from swerve.correctors.memory_pressure import MemoryPressureGate
 from swerve.correctors.protocol import CorrectionRequest, Corrector, Finding
 from swerve.correctors.registry import build_corrector
 from swerve.detectors.protocol import Sample
 from swerve.media import ImageRef, ImageStore, MediaLimits, sha256_hex
 from swerve.media.encode import encode_image
 from swerve.streams.detect_stage import verdict_for
-from swerve.streams.events import DeliveryEvent, FlaggedEvent, ReplacementEvent
+from swerve.streams.events import DeliveryEvent, FlaggedEvent, ReasonClass, ReplacementEvent
 from swerve.streams.ids import derive_id
 from swerve.streams.judging import Judge, Judgement
-from swerve.streams.policy import Policy, Rules
+from swerve.streams.policy import CorrectorSpec, Policy, Rules
 from swerve.streams.publication import Publication, audit_of
 
 
@@ -52,6 +55,25 @@ class CorrectStage:
         self.store = store
         self.limits = limits
         self._correctors: dict[tuple[str, str], Corrector] = {}
+        self.memory = MemoryPressureGate()
+
+    def prepare(self) -> None:
+        """Build every corrector and detector the policy names, for any tenant (start-up).
+
+        A wrong model or index path fails here, naming the path, instead of at the first
+        flagged request.
+        """
+        for rules in self.policy.all_rules():
+            for spec in rules.correctors:
+                self._build(spec)
+            for detector in rules.detectors:
+                self.judge.detector(detector)
+
+    def _build(self, spec: CorrectorSpec) -> Corrector:
+        key = (spec.name, spec.model_dump_json())
+        if key not in self._correctors:
+            self._correctors[key] = build_corrector(spec.kind, spec.name, dict(spec.params))
+        return self._correctors[key]
 
     def corrector_for(self, rules: Rules, flagged: FlaggedEvent) -> Corrector | None:
         firing = {s.detector for s in flagged.verdict.scores if s.flagged or s.status == "error"}
@@ -60,10 +82,7 @@ class CorrectStage:
         if spec_name is None:
             return None
         spec = next(c for c in rules.correctors if c.name == spec_name)
-        key = (spec.name, spec.model_dump_json())
-        if key not in self._correctors:
-            self._correctors[key] = build_corrector(spec.kind, spec.name, dict(spec.params))
-        return self._correctors[key]
+        return self._build(spec)
 
     def correct(self, flagged: FlaggedEvent, image: Image.Image) -> list[Publication]:
         """Correct one flagged generation; return the events to publish."""
@@ -89,8 +108,10 @@ class CorrectStage:
             negative_prompt=generation.negative_prompt,
             model_id=generation.model_id,
         )
-        outcome = correct_until_clean(corrector, request, verify, rules.max_attempts)
+        outcome = correct_until_clean(corrector, request, verify, rules.max_attempts, self.memory)
         verdicts = self._verification_verdicts(flagged, outcome)
+        if outcome.resource_failure is not None:
+            return self._blocked(flagged, f"infrastructure: {outcome.resource_failure}", verdicts, "infrastructure")
         if not outcome.fixed:
             return self._blocked(flagged, outcome.block_reason(), verdicts)
         return self._replaced(flagged, outcome, verdicts)
@@ -138,7 +159,13 @@ class CorrectStage:
         publications = [*verdicts, Publication("replacements", replacement), Publication("delivery", delivery)]
         return [*publications, audit_of("correct", flagged, "replaced", publications)]
 
-    def _blocked(self, flagged: FlaggedEvent, reason: str, verdicts: list[Publication]) -> list[Publication]:
+    def fail_closed(self, item: tuple[FlaggedEvent, Image.Image], error: BaseException) -> list[Publication]:
+        """The outcome of a flagged generation this stage itself failed on (a bug): blocked."""
+        return self._blocked(item[0], f"internal error in the correct stage: {type(error).__name__}: {error}"[:2000], [], "internal")
+
+    def _blocked(
+        self, flagged: FlaggedEvent, reason: str, verdicts: list[Publication], reason_class: ReasonClass = "policy"
+    ) -> list[Publication]:
         generation = flagged.generation
         delivery = DeliveryEvent(
             id=derive_id(generation.id, "delivery"),
@@ -149,6 +176,7 @@ class CorrectStage:
             reason=reason,
             verdict_id=verdicts[-1].event.id if verdicts else flagged.verdict.id,
             policy_version=self.policy.full_version,
+            reason_class=reason_class,
         )
         publications = [*verdicts, Publication("delivery", delivery)]
         return [*publications, audit_of("correct", flagged, "blocked", publications)]

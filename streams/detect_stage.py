@@ -13,7 +13,7 @@ from typing import Sequence
 from PIL import Image
 
 from swerve.detectors.protocol import Sample
-from swerve.streams.events import DeliveryEvent, FlaggedEvent, GenerationEvent, VerdictEvent
+from swerve.streams.events import DeliveryEvent, FlaggedEvent, GenerationEvent, ReasonClass, VerdictEvent
 from swerve.streams.ids import derive_id
 from swerve.streams.judging import Judge, Judgement
 from swerve.streams.policy import Policy
@@ -45,8 +45,8 @@ def verdict_for(generation: GenerationEvent, judgement: Judgement, policy: Polic
     )
 
 
-def route(generation: GenerationEvent, verdict: VerdictEvent, policy: Policy) -> Publication:
-    """Where a first-pass verdict sends the generation."""
+def route(generation: GenerationEvent, verdict: VerdictEvent, policy: Policy, block_class: ReasonClass = "policy") -> Publication:
+    """Where a first-pass verdict sends the generation (``block_class``: why, when it blocks)."""
     if verdict.decision == "correct":
         flagged = FlaggedEvent(
             id=derive_id(generation.id, "flagged"),
@@ -67,6 +67,7 @@ def route(generation: GenerationEvent, verdict: VerdictEvent, policy: Policy) ->
         reason="; ".join(verdict.reasons) if blocked else None,
         verdict_id=verdict.id,
         policy_version=policy.full_version,
+        reason_class=block_class if blocked else None,
     )
     return Publication("delivery", delivery)
 
@@ -97,3 +98,16 @@ def detect(judge: Judge, policy: Policy, batch: Sequence[DecodedGeneration]) -> 
         publications.append(audit_of("detect", item.event, verdict.decision, publications))
         outputs.append(publications)
     return outputs
+
+
+def fail_closed(policy: Policy, item: DecodedGeneration, error: BaseException) -> list[Publication]:
+    """The outcome of a generation the stage itself failed on (a bug, not a detector): blocked.
+
+    Detector failures never get here (they become ``error`` scores); this is for the code
+    around them. The verdict has no scores and the exception as its reason.
+    """
+    judgement = Judgement("block", [f"internal error in the detect stage: {type(error).__name__}: {error}"[:2000]], [])
+    verdict = verdict_for(item.event, judgement, policy)
+    publications = [Publication("verdicts", verdict), route(item.event, verdict, policy, "internal")]
+    publications.append(audit_of("detect", item.event, verdict.decision, publications))
+    return publications

@@ -84,7 +84,7 @@ def decode(value: bytes | None, headers: Sequence[tuple[str, bytes]] | None, exp
         expected: the model this topic carries.
 
     Raises:
-        MalformedEventError: not UTF-8, not JSON, or an empty value.
+        MalformedEventError: not UTF-8, not JSON, nested too deeply, or an empty value.
         SchemaViolationError: JSON that does not satisfy ``expected``.
     """
     attributes = header_map(headers)
@@ -98,6 +98,8 @@ def decode(value: bytes | None, headers: Sequence[tuple[str, bytes]] | None, exp
         body = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MalformedEventError(f"value is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError as exc:  # valid JSON nested deeper than any contract: a poison message
+        raise MalformedEventError("value is JSON nested too deeply to decode") from exc
     ce_type = attributes.get("ce_type")
     if ce_type is not None and EVENT_TYPES.get(ce_type) is not expected:
         raise SchemaViolationError(f"ce_type {ce_type!r} is not {expected.ce_type!r}, the type this topic carries")

@@ -5,6 +5,10 @@ Every model has a ``schema_version`` and an exported JSON Schema under ``streams
 consumer written against an older schema keeps working. Add fields as optional; never
 rename or retype one without a new ``schema_version`` and a migration note.
 
+Readers are forward compatible: a field this version does not know is ignored (``extra``
+is ``"ignore"``), so a newer producer never breaks an older worker. Types and required
+fields stay strict.
+
 This module holds data only: no broker, no I/O.
 """
 
@@ -25,7 +29,7 @@ def utc_now() -> datetime:
 class SwerveEvent(BaseModel):
     """Common shape: a deterministic ``id`` and the ``request_id`` every event is keyed by."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
     ce_type: ClassVar[str]
 
     schema_version: Literal[1] = 1
@@ -50,7 +54,7 @@ class GenerationEvent(SwerveEvent):
 class DetectorScore(BaseModel):
     """One detector's result inside a verdict, with enough evidence for an auditor."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     detector: str
     version: str
@@ -105,21 +109,46 @@ class ReplacementEvent(SwerveEvent):
     model_id: str | None = None
 
 
-DeliveryOutcome = Literal["original", "replacement", "blocked"]
+DeliveryOutcome = Literal["original", "replacement", "blocked", "rejected"]
+
+# Why a request was not delivered as generated or corrected (docs/reliability.md):
+# policy: a detector fired (or failed, under on_detector_error) and the policy blocked;
+# infrastructure: resources ran out (GPU memory), not a verdict on the image;
+# internal: a bug on this sample, failed closed;
+# invalid_input: the message could not be decoded or broke the contract (dead-lettered).
+ReasonClass = Literal["policy", "infrastructure", "internal", "invalid_input"]
+
+
+class DeadLetterPosition(BaseModel):
+    """Where a rejected message's dead letter is: redrive it from there once fixed."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
 
 
 class DeliveryEvent(SwerveEvent):
-    """The one final outcome of a request (``swerve.delivery``). Dedupe by ``id``."""
+    """The one final outcome of a request (``swerve.delivery``). Dedupe by ``id``.
+
+    ``rejected`` (input that could not be decoded, dead-lettered) has empty ``generation_id``
+    and ``verdict_id`` when they could not be read, and names its ``dead_letter``.
+    """
 
     ce_type: ClassVar[str] = "dev.swerve.delivery.v1"
 
     generation_id: str
     outcome: DeliveryOutcome
-    image: ImageRef | None = Field(default=None, description="Absent when blocked.")
-    reason: str | None = Field(default=None, description="Why it was blocked or replaced.")
+    image: ImageRef | None = Field(default=None, description="Absent when blocked or rejected.")
+    reason: str | None = Field(default=None, description="Why it was blocked, rejected or replaced.")
     verdict_id: str
     replacement_id: str | None = None
     policy_version: str
+    reason_class: ReasonClass | None = Field(
+        default=None, description="For blocked and rejected: policy, infrastructure, internal or invalid_input."
+    )
+    dead_letter: DeadLetterPosition | None = Field(default=None, description="For rejected: the dead letter's position.")
 
 
 class AuditEvent(SwerveEvent):
@@ -153,7 +182,7 @@ class PromptEvent(SwerveEvent):
 class TokenAttributionRecord(BaseModel):
     """How much one prompt token drives a prompt detector's score."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     token: str
     position: int

@@ -21,6 +21,12 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
 )
+OUTCOMES = Counter(
+    "swerve_outcomes_total",
+    "Final outcomes published to delivery, by stage, outcome and reason class (none, policy, infrastructure, internal, invalid_input).",
+    ["stage", "outcome", "reason_class"],
+)
+TRANSIENT_RETRIES = Counter("swerve_transient_retries_total", "Retries of a step after a transient dependency failure.", ["step"])
 CORRECTION_ATTEMPTS = Histogram("swerve_correction_attempts", "Attempts per corrected request.", buckets=(1, 2, 3, 4, 5, 10))
 CONSUMER_LAG = Gauge("swerve_consumer_lag", "Messages behind the partition's high watermark, as last seen.", ["topic", "partition"])
 

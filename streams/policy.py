@@ -129,6 +129,10 @@ class Policy(Rules):
         changes = override.model_dump(exclude_none=True)
         return Rules.model_validate({**base.model_dump(), **changes})
 
+    def all_rules(self) -> list[Rules]:
+        """The base rules and every tenant's: what a worker builds before it says it is ready."""
+        return [self.rules_for(tenant) for tenant in ["", *self.tenants]]
+
 
 _VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 

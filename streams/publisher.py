@@ -13,6 +13,7 @@ import faust
 
 from swerve.streams.dead_letters import Origin, dead_letter
 from swerve.streams.envelope import EncodedEvent, child_traceparent, encode
+from swerve.streams.events import DeadLetterPosition
 from swerve.streams.metrics import DLQ
 from swerve.streams.publication import Publication
 
@@ -55,10 +56,11 @@ class Publisher:
                 pending.append(await self._send(publication.topic, encoded))
         await asyncio.gather(*pending)
 
-    async def dead_letter(self, event: faust.EventT, error: BaseException, stage: str) -> None:
-        """Send the original message to the DLQ with its origin and the error, and wait for the ack."""
+    async def dead_letter(self, event: faust.EventT, error: BaseException, stage: str) -> DeadLetterPosition:
+        """Send the original message to the DLQ with its origin and the error; return where it landed once acked."""
         message = event.message
         origin = Origin(message.topic, message.partition, message.offset)
         encoded = dead_letter(origin, message.key, message.value, message_headers(message), error, stage)
-        await (await self._send("dlq", encoded))
+        metadata = await (await self._send("dlq", encoded))
         DLQ.labels(stage=stage, error_class=type(error).__name__).inc()
+        return DeadLetterPosition(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)

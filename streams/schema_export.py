@@ -57,6 +57,18 @@ def type_signature(node: dict[str, Any], defs: dict[str, Any], depth: int = 0) -
     return signature
 
 
+def _narrowed_enum(after: Any, before: Any) -> Any:
+    """``after`` with its enum cut back to ``before``'s when it only added values.
+
+    Adding an enum value (``rejected`` to a delivery's outcome) keeps every old event valid,
+    so it is a compatible change; removing or renaming one is not.
+    """
+    if isinstance(after, dict) and isinstance(before, dict) and "enum" in after and "enum" in before:
+        if set(before["enum"]) <= set(after["enum"]):
+            return {**after, "enum": before["enum"]}
+    return after
+
+
 def incompatibilities(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:
     """Every way ``new`` breaks consumers or producers written against ``old``."""
     old_defs, new_defs = old.get("$defs", {}), new.get("$defs", {})
@@ -72,7 +84,7 @@ def incompatibilities(old: dict[str, Any], new: dict[str, Any], path: str = "") 
                 problems.append(f"{where}{name}: removed")
                 continue
             before, after = type_signature(old_prop, old_defs), type_signature(new_props[name], new_defs)
-            if json.dumps(before, sort_keys=True) != json.dumps(after, sort_keys=True):
+            if json.dumps(before, sort_keys=True) != json.dumps(_narrowed_enum(after, before), sort_keys=True):
                 problems.append(f"{where}{name}: type changed from {before} to {after}")
                 continue
             walk(old_prop, new_props[name], f"{where}{name}.", depth + 1)

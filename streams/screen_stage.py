@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from swerve.detectors.protocol import Sample
-from swerve.streams.events import PromptEvent, ScreenedPromptEvent, TokenAttributionRecord
+from swerve.streams.events import Decision, DetectorScore, PromptEvent, ScreenedPromptEvent, TokenAttributionRecord
 from swerve.streams.ids import derive_id
 from swerve.streams.judging import Judge
 from swerve.streams.policy import Policy
@@ -38,19 +38,38 @@ def screen(judge: Judge, policy: Policy, batch: Sequence[PromptEvent]) -> list[l
         sample = Sample(request_id=event.request_id, image=None, image_sha256=None, prompt=event.prompt, seed=event.seed)
         [judgement] = judge.judge(rules, [sample], rules.prompt_detectors)
         flagged = [s.detector for s in judgement.scores if s.flagged]
-        screened = ScreenedPromptEvent(
-            id=derive_id(event.id, "screened"),
-            request_id=event.request_id,
-            tenant=event.tenant,
-            prompt_id=event.id,
-            prompt=event.prompt,
-            decision=judgement.decision,
-            reasons=judgement.reasons,
-            scores=judgement.scores,
-            attributions=attributions_for(judge, policy, event, flagged) if flagged else [],
-            policy_version=policy.full_version,
-        )
-        publications = [Publication("prompts_screened", screened)]
-        publications.append(audit_of("screen", event, screened.decision, publications))
-        outputs.append(publications)
+        attributions = attributions_for(judge, policy, event, flagged) if flagged else []
+        outputs.append(screened(policy, event, judgement.decision, judgement.reasons, judgement.scores, attributions))
     return outputs
+
+
+def screened(
+    policy: Policy,
+    event: PromptEvent,
+    decision: Decision,
+    reasons: list[str],
+    scores: list[DetectorScore],
+    attributions: list[TokenAttributionRecord],
+) -> list[Publication]:
+    """The screening verdict on ``event`` and its audit record."""
+    verdict = ScreenedPromptEvent(
+        id=derive_id(event.id, "screened"),
+        request_id=event.request_id,
+        tenant=event.tenant,
+        prompt_id=event.id,
+        prompt=event.prompt,
+        decision=decision,
+        reasons=reasons,
+        scores=scores,
+        attributions=attributions,
+        policy_version=policy.full_version,
+    )
+    publications = [Publication("prompts_screened", verdict)]
+    publications.append(audit_of("screen", event, verdict.decision, publications))
+    return publications
+
+
+def fail_closed(policy: Policy, event: PromptEvent, error: BaseException) -> list[Publication]:
+    """The outcome of a prompt the stage itself failed on (a bug, not a detector): blocked."""
+    reason = f"internal error in the screen stage: {type(error).__name__}: {error}"[:2000]
+    return screened(policy, event, "block", [reason], [], [])

@@ -20,6 +20,8 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 # Mechanisms that work with a username and password; OAUTHBEARER and GSSAPI need more than
 # swerve passes through, so they are refused here rather than failing at connect time.
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+# Every codec Kafka has; consuming any of them needs no setting (cramjam decodes snappy, lz4, zstd).
+CompressionType = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
 
 class KafkaSettings(BaseModel):
@@ -34,6 +36,10 @@ class KafkaSettings(BaseModel):
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     client_id: str = "swerve"
+    # How long one produce request may wait for the broker's acknowledgement before it counts
+    # as failed and is retried (faust's default of 20 minutes hides an outage).
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    compression_type: CompressionType = "none"
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context for SSL or SASL_SSL, built from the configured files."""
@@ -77,6 +83,13 @@ class WorkerSettings(BaseModel):
     session_timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_interval_s: float = Field(default=3.0, gt=0)
     commit_interval_s: float = Field(default=1.0, gt=0)
+    # How long a transient dependency failure (store, broker) is retried before the worker
+    # stops without committing (exit 69).
+    dependency_retry_s: float = Field(default=60.0, gt=0)
+    # A correction may take minutes on a busy GPU: the consumer must not be thrown out of the
+    # group meanwhile (work runs off the event loop, so heartbeats continue).
+    max_poll_interval_s: float = Field(default=1800.0, gt=0)
+    rebalance_timeout_s: float = Field(default=60.0, gt=0)
     web_port: int | None = None
     exactly_once: bool = False
 

@@ -14,6 +14,7 @@ from swerve.errors import (
     MediaIntegrityError,
     MediaTooLargeError,
     MediaUnreachableError,
+    StoreUnavailableError,
 )
 from swerve.media import ImageRef, ImageStore, MediaLimits, read_image_bytes, sha256_hex
 
@@ -169,16 +170,16 @@ def test_given_a_store_that_lists_no_size_when_read_then_at_most_cap_plus_one_is
     assert requested and all(0 < n <= 1025 for n in requested)
 
 
-def test_given_a_store_slower_than_the_timeout_when_read_then_unreachable_promptly(
+def test_given_a_store_slower_than_the_timeout_when_read_then_store_unavailable_promptly(
     build: type[Build], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def stuck_read(uri: str, max_bytes: int) -> bytes:
+    def stuck_read(uri: str, max_bytes: int, store: object) -> bytes:
         time.sleep(2)
         return b""
 
     monkeypatch.setattr(fetch_module, "_read_bounded", stuck_read)
     started = time.monotonic()
-    with pytest.raises(MediaUnreachableError, match=r"timed out after 0\.05 s"):
+    with pytest.raises(StoreUnavailableError, match=r"timed out after 0\.05 s"):
         read_image_bytes(
             _uri_ref(build.png(), "memory://slow/x.png"), MediaLimits(fetch_timeout_s=0.05)
         )
@@ -207,3 +208,60 @@ def test_given_a_ref_built_without_validation_when_read_then_schema_violation(
     )
     with pytest.raises(SchemaViolationError, match="neither data nor uri"):
         read_image_bytes(ref)
+
+
+def test_given_a_missing_object_under_a_store_that_answers_when_read_then_unreachable(
+    build: type[Build], tmp_path: Path
+) -> None:
+    # Given an established store whose root exists, and a reference to an object never written
+    store = ImageStore((tmp_path / "images").as_uri(), create_root=False)
+    store.ensure_root()
+    uri = f"{store.base_uri}/ab/{'ab' * 32}.png"
+    # Then the store answered "no such object": bad input, dead-lettered
+    with pytest.raises(MediaUnreachableError, match="not found"):
+        read_image_bytes(_uri_ref(build.png(), uri), store=store)
+
+
+def test_given_a_store_whose_root_vanished_when_read_then_store_unavailable(
+    build: type[Build], tmp_path: Path
+) -> None:
+    # Given an image stored by reference, and then the store's root gone (an unmounted volume)
+    root = tmp_path / "images"
+    store = ImageStore(root.as_uri(), create_root=False)
+    store.ensure_root()
+    ref = ImageRef.from_bytes(build.png(), limits=_BY_REFERENCE, store=store)
+    root.rename(tmp_path / "elsewhere")
+    # Then the store, not the reference, is broken: transient, retried, never dead-lettered
+    with pytest.raises(StoreUnavailableError, match="root .* is missing"):
+        read_image_bytes(ref, store=store)
+    # ... and once the root is back, the same reference reads
+    (tmp_path / "elsewhere").rename(root)
+    assert read_image_bytes(ref, store=store) == build.png()
+
+
+def test_given_an_io_error_while_reading_when_read_then_store_unavailable(
+    build: type[Build], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    store = ImageStore((tmp_path / "images").as_uri())
+    ref = ImageRef.from_bytes(build.png(), limits=_BY_REFERENCE, store=store)
+
+    def failing_info(self: LocalFileSystem, path: str, **kwargs: Any) -> Any:
+        raise ConnectionResetError("connection reset by peer")
+
+    monkeypatch.setattr(LocalFileSystem, "info", failing_info)
+    with pytest.raises(StoreUnavailableError, match="did not answer: ConnectionResetError"):
+        read_image_bytes(ref, store=store)
+
+
+def test_given_a_permission_error_when_read_then_unreachable_not_transient(
+    build: type[Build], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    store = ImageStore((tmp_path / "images").as_uri())
+    ref = ImageRef.from_bytes(build.png(), limits=_BY_REFERENCE, store=store)
+
+    def denied(self: LocalFileSystem, path: str, **kwargs: Any) -> Any:
+        raise PermissionError("permission denied")
+
+    monkeypatch.setattr(LocalFileSystem, "info", denied)
+    with pytest.raises(MediaUnreachableError, match="PermissionError"):
+        read_image_bytes(ref, store=store)

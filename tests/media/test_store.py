@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import fsspec
 import pytest
-from swerve.errors import ConfigurationError, MediaIntegrityError, UnsupportedMediaTypeError
+from swerve.errors import ConfigurationError, MediaIntegrityError, StoreUnavailableError, UnsupportedMediaTypeError
 from swerve.media import ImageStore, sha256_hex
 from swerve.media.store import uri_scheme
 
@@ -108,3 +108,26 @@ def test_given_a_uri_when_its_scheme_is_read_then_lowercase_or_none(
     uri: str, scheme: str | None
 ) -> None:
     assert uri_scheme(uri) == scheme
+
+
+def test_given_an_established_store_whose_root_vanished_when_put_then_unavailable_and_root_not_recreated(
+    build: type[Build], tmp_path: Path
+) -> None:
+    # Given a worker's store, established at start-up, whose volume is then unmounted
+    root = tmp_path / "images"
+    store = ImageStore(root.as_uri(), create_root=False)
+    store.ensure_root()
+    root.rmdir()
+    data = build.png()
+    # When a replacement is written, then the write is refused as transient
+    with pytest.raises(StoreUnavailableError, match="root .* is missing"):
+        store.put(data, sha256=sha256_hex(data), media_type="image/png")
+    # ... and nothing was written where no consumer would look
+    assert not root.exists()
+
+
+def test_given_an_unwritable_root_when_ensured_then_configuration_error_names_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"not a directory")
+    with pytest.raises(ConfigurationError, match="cannot be written"):
+        ImageStore((blocker / "images").as_uri()).ensure_root()

@@ -162,3 +162,53 @@ detectors:
     stage = CorrectStage(parse_policy(text), Judge(), ImageStore(tmp_path.as_uri()), MediaLimits())
     outputs = stage.correct(flagged(text), RED.image)
     assert outputs[0].event.outcome == "blocked" and "no corrector" in outputs[0].event.reason
+
+
+def out_of_memory_policy(failures: int) -> str:
+    return blocklist_policy().replace(
+        "    kind: testing.mirror\n    params: {fail_attempts: 0}", f"    kind: testing.out_of_memory\n    params: {{failures: {failures}}}"
+    )
+
+
+def test_given_a_corrector_out_of_memory_once_when_corrected_then_the_retry_alone_delivers_and_no_attempt_is_spent(tmp_path) -> None:
+    text = out_of_memory_policy(failures=1)
+    stage = CorrectStage(parse_policy(text), Judge(), ImageStore(tmp_path.as_uri()), MediaLimits())
+    outputs = stage.correct(flagged(text), RED.image)
+    replacement, delivery = outputs[1].event, outputs[2].event
+    assert delivery.outcome == "replacement" and delivery.reason_class is None
+    assert replacement.attempts == 1 and replacement.parameters == {"attempt": 1}
+
+
+def test_given_a_corrector_out_of_memory_every_time_then_blocked_as_infrastructure_not_as_exhausted_attempts(tmp_path) -> None:
+    text = out_of_memory_policy(failures=-1)
+    stage = CorrectStage(parse_policy(text), Judge(), ImageStore(tmp_path.as_uri()), MediaLimits())
+    outputs = stage.correct(flagged(text), RED.image)
+    assert topics(outputs) == ["delivery", "audit"], "no verification verdict: no attempt was made"
+    delivery, audit = outputs[0].event, outputs[1].event
+    assert (delivery.outcome, delivery.reason_class) == ("blocked", "infrastructure")
+    assert "out of GPU memory twice" in delivery.reason and "correction exhausted" not in delivery.reason
+    assert audit.record["outputs"][0]["body"]["reason_class"] == "infrastructure"
+
+
+def test_given_a_bug_in_the_correct_stage_when_failed_closed_then_blocked_as_internal_with_the_exception(tmp_path) -> None:
+    text = blocklist_policy()
+    stage = CorrectStage(parse_policy(text), Judge(), ImageStore(tmp_path.as_uri()), MediaLimits())
+    outputs = stage.fail_closed((flagged(text), RED.image), KeyError("boom"))
+    delivery = outputs[0].event
+    assert (delivery.outcome, delivery.reason_class, delivery.id) == ("blocked", "internal", derive_id("gen-1", "delivery"))
+    assert "KeyError" in delivery.reason and outputs[-1].topic == "audit"
+
+
+def test_given_a_bug_in_the_detect_stage_when_failed_closed_then_a_blocked_delivery_with_an_empty_verdict() -> None:
+    from swerve.streams.detect_stage import fail_closed
+
+    outputs = fail_closed(parse_policy(blocklist_policy()), BLUE, ZeroDivisionError("division by zero"))
+    assert topics(outputs) == ["verdicts", "delivery", "audit"]
+    verdict, delivery = outputs[0].event, outputs[1].event
+    assert verdict.decision == "block" and verdict.scores == [] and "ZeroDivisionError" in verdict.reasons[0]
+    assert (delivery.outcome, delivery.reason_class) == ("blocked", "internal")
+
+
+def test_given_a_policy_whose_block_fires_then_the_reason_class_is_policy() -> None:
+    [outputs] = detect(Judge(), parse_policy(blocklist_policy(on_flag="block")), [RED])
+    assert (outputs[1].event.outcome, outputs[1].event.reason_class) == ("blocked", "policy")

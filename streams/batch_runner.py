@@ -1,0 +1,174 @@
+"""One batch of inputs through decode, stage and publish, under swerve's failure classes
+(docs/reliability.md). The agents are loops around ``BatchRunner.run``.
+
+- **Bad input** (decode failed for any reason but a transient one, ``RecursionError``
+  included): the message goes to the DLQ, its request gets a ``rejected`` outcome, and
+  its batch-mates go on.
+- **A transient dependency failure** (image store, broker): the step is retried with
+  backoff (``dependency_retry``). If it lasts, the worker halts without committing.
+- **A bug on one sample** (an exception from stage code; detectors' own errors are already
+  ``error`` scores): the batch is run again one sample at a time, and the sample that
+  still fails gets its stage's fail-closed outcome, with the exception as its reason.
+- **Anything else**, or a stop with inputs in hand: ``halt`` before faust can acknowledge.
+
+This module must never let an exception reach faust: faust would acknowledge the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Literal, Sequence, TypeVar
+
+import faust
+
+from swerve.streams import exit_codes
+from swerve.streams.dependency_retry import is_transient, retry_transient
+from swerve.streams.metrics import CORRECTION_ATTEMPTS, EVENTS, OUTCOMES, STAGE_SECONDS, observe_lag
+from swerve.streams.publication import Publication
+from swerve.streams.publisher import Publisher, incoming_traceparent, message_headers
+from swerve.streams.rejection import rejected_outcome
+from swerve.streams.supervision import halt
+
+ItemT = TypeVar("ItemT")
+Headers = list[tuple[str, bytes]]
+log = logging.getLogger("swerve.agents")
+
+
+@dataclass(frozen=True)
+class Stage(Generic[ItemT]):
+    """What an agent runs: how to decode one message, judge a batch, and fail one item closed.
+
+    Args:
+        name: ``detect``, ``correct`` or ``screen``.
+        decode: one message's value and headers -> the stage's item; raises on bad input.
+        run: items -> per item, the publications.
+        fail_closed: an item and the exception the stage raised on it -> its publications.
+        pool: where decode and run execute, off the event loop.
+        rejects_to_delivery: whether a dead-lettered input gets a ``rejected`` delivery
+            (generations and flagged events; a prompt's outcome is not a delivery).
+    """
+
+    name: Literal["detect", "correct", "screen"]
+    decode: Callable[[bytes | None, Headers], ItemT]
+    run: Callable[[list[ItemT]], list[list[Publication]]]
+    fail_closed: Callable[[ItemT, BaseException], list[Publication]]
+    pool: ThreadPoolExecutor
+    rejects_to_delivery: bool
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A message decode refused, and why."""
+
+    error: BaseException
+
+
+def decode_each(decode: Callable[[bytes | None, Headers], ItemT], raw: Sequence[tuple[bytes | None, Headers]]) -> list[ItemT | Undecodable]:
+    """Decode every message; a failure stays with its message, a transient one fails them all."""
+    results: list[ItemT | Undecodable] = []
+    for value, headers in raw:
+        try:
+            results.append(decode(value, headers))
+        except Exception as exc:  # noqa: BLE001 - every non-transient decode failure is bad input for this message only
+            if is_transient(exc):
+                raise
+            results.append(Undecodable(exc))
+    return results
+
+
+def run_isolated(stage: Stage[ItemT], items: list[ItemT]) -> list[list[Publication]]:
+    """``stage.run(items)``; if it raises, run each item alone so only the failing one fails closed."""
+    try:
+        return stage.run(items)
+    except Exception as exc:  # noqa: BLE001 - a bug is isolated to its sample below
+        if is_transient(exc):
+            raise
+        if len(items) == 1:
+            log.exception("%s stage failed on one input; failing it closed", stage.name)
+            return [stage.fail_closed(items[0], exc)]
+        log.exception("%s stage failed on a batch of %d; running each input alone", stage.name, len(items))
+    outputs: list[list[Publication]] = []
+    for item in items:
+        try:
+            outputs.extend(stage.run([item]))
+        except Exception as exc:  # noqa: BLE001 - fail closed for this sample only
+            if is_transient(exc):
+                raise
+            log.exception("%s stage failed on one input; failing it closed", stage.name)
+            outputs.append(stage.fail_closed(item, exc))
+    return outputs
+
+
+class BatchRunner:
+    """Runs batches for the agents of one worker; publishes through ``publisher``."""
+
+    def __init__(self, publisher: Publisher, policy_version: str, retry_budget_s: float, highwater: Callable[[Any], int | None]):
+        self.publisher = publisher
+        self.policy_version = policy_version
+        self.retry_budget_s = retry_budget_s
+        self.highwater = highwater
+
+    async def run(self, stage: Stage[Any], events: Sequence[faust.EventT]) -> None:
+        """Decode, run and publish ``events``; return only once every output was acknowledged."""
+        try:
+            await self._run(stage, list(events))
+        except asyncio.CancelledError:
+            halt(exit_codes.STOPPED_MID_BATCH, f"{stage.name}: stopped with {len(events)} input(s) in hand; they will be consumed again")
+        except Exception as exc:  # noqa: BLE001 - never let faust acknowledge: halt instead
+            if is_transient(exc):
+                halt(exit_codes.DEPENDENCY_UNAVAILABLE, f"{stage.name}: a dependency stayed unavailable for {self.retry_budget_s} s", exc)
+            halt(exit_codes.UNFORESEEN, f"{stage.name}: unforeseen {type(exc).__name__}", exc)
+
+    async def _retrying(self, step: str, call: Callable[[], Any]) -> Any:
+        return await retry_transient(call, step=step, budget_s=self.retry_budget_s)
+
+    async def _run(self, stage: Stage[Any], events: list[faust.EventT]) -> None:
+        loop = asyncio.get_running_loop()
+        last = events[-1].message
+        observe_lag(last.topic, last.partition, last.offset, self.highwater(last.tp))
+        raw = [(event.message.value, message_headers(event.message)) for event in events]
+        results = await self._retrying(f"{stage.name}.decode", lambda: loop.run_in_executor(stage.pool, decode_each, stage.decode, raw))
+        decoded: list[tuple[faust.EventT, Any]] = []
+        for event, result in zip(events, results):
+            if isinstance(result, Undecodable):
+                await self._reject(stage, event, result.error)
+            else:
+                decoded.append((event, result))
+        if not decoded:
+            return
+        started = time.perf_counter()
+        items = [item for _, item in decoded]
+        outputs = await self._retrying(stage.name, lambda: loop.run_in_executor(stage.pool, run_isolated, stage, items))
+        STAGE_SECONDS.labels(stage=stage.name).observe(time.perf_counter() - started)
+        groups = [(publications, incoming_traceparent(message_headers(event.message))) for (event, _), publications in zip(decoded, outputs)]
+        await self._retrying(f"{stage.name}.publish", lambda: self.publisher.publish_batch(groups))
+        for publications in outputs:
+            self._count(stage.name, publications)
+
+    async def _reject(self, stage: Stage[Any], event: faust.EventT, error: BaseException) -> None:
+        """Dead-letter ``event`` and, when its request can be named, publish its ``rejected`` outcome."""
+        message = event.message
+        log.warning("%s: dead-lettering %s[%d]@%d: %s: %s", stage.name, message.topic, message.partition, message.offset, type(error).__name__, error)
+        position = await self._retrying("dlq", lambda: self.publisher.dead_letter(event, error, "decode"))
+        if not stage.rejects_to_delivery:
+            return
+        headers = message_headers(message)
+        publications = rejected_outcome(stage.name, message.key, message.value, headers, error, position, self.policy_version)  # type: ignore[arg-type]
+        if publications:
+            await self._retrying("dlq.outcome", lambda: self.publisher.publish(publications, incoming_traceparent(headers)))
+            OUTCOMES.labels(stage=stage.name, outcome="rejected", reason_class="invalid_input").inc()
+
+    @staticmethod
+    def _count(stage: str, publications: list[Publication]) -> None:
+        delivery = next((p.event for p in publications if p.topic == "delivery"), None)
+        if delivery is not None:
+            OUTCOMES.labels(stage=stage, outcome=delivery.outcome, reason_class=delivery.reason_class or "none").inc()  # type: ignore[attr-defined]
+        if stage == "correct":
+            EVENTS.labels(stage=stage, outcome=delivery.outcome if delivery is not None else "none").inc()  # type: ignore[attr-defined]
+            CORRECTION_ATTEMPTS.observe(sum(1 for p in publications if p.topic == "verdicts") or 1)
+        else:
+            EVENTS.labels(stage=stage, outcome=publications[0].event.decision).inc()  # type: ignore[attr-defined]
