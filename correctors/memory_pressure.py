@@ -89,9 +89,9 @@ class MemoryPressureGate:
             except out_of_memory_error() as exc:
                 first = str(exc).splitlines()[0] if str(exc) else "out of memory"
         # Outside the except block, so the failed call's frames (and their tensors) are gone.
-        log.warning("%s ran out of GPU memory (%s); freeing the cache and retrying alone", what, first)
-        free_accelerator_cache()
+        log.warning("%s ran out of GPU memory (%s); retrying alone once the others finish", what, first)
         with self._exclusive():
+            free_accelerator_cache()  # now that no other proposal holds memory
             try:
                 return call()
             except out_of_memory_error() as exc:

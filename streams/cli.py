@@ -18,6 +18,7 @@ import typer
 
 from swerve.streams.commands import audit as audit_commands
 from swerve.streams.commands import calibrate as calibrate_command
+from swerve.streams.commands import dlq as dlq_commands
 from swerve.streams.commands import evaluate as evaluate_commands
 from swerve.streams.commands import evaluate_correct, evaluate_detect, evaluate_gie_maps
 from swerve.streams.commands import gie as gie_commands
@@ -39,6 +40,7 @@ app = typer.Typer(
 topics_app = typer.Typer(help="Manage swerve's Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(dlq_commands.app, name="dlq")
 app.command(name="calibrate")(calibrate_command.calibrate)
 app.add_typer(index_commands.app, name="index")
 app.add_typer(gie_commands.app, name="gie")
@@ -95,6 +97,8 @@ def worker(
     log_format: str = typer.Option("json", help="json: one JSON object per line (for log pipelines); text: faust's console format."),
 ) -> None:
     """Run a stream worker. Stops cleanly on Ctrl-C or SIGTERM, committing only acknowledged work."""
+    from swerve.errors import ConfigurationError
+    from swerve.streams import exit_codes
     from swerve.streams.worker import run_worker
 
     if role not in ("screen", "detect", "correct", "all"):
@@ -105,7 +109,11 @@ def worker(
     sys.argv = [sys.argv[0]]  # faust's Worker parses argv; ours are already consumed
     if log_format not in ("json", "text"):
         raise typer.BadParameter(f"log format must be json or text, got {log_format!r}")
-    run_worker(settings, role, loglevel=loglevel, metrics_port=metrics_port, json_logs=log_format == "json")  # type: ignore[arg-type]
+    try:
+        run_worker(settings, role, loglevel=loglevel, metrics_port=metrics_port, json_logs=log_format == "json")  # type: ignore[arg-type]
+    except ConfigurationError as exc:
+        typer.echo(f"swerve worker cannot start: {exc}", err=True)
+        raise typer.Exit(exit_codes.CONFIGURATION) from None
 
 
 @app.command()
