@@ -13,6 +13,7 @@ before faust starts, so a wrong path stops the worker at start-up, naming it.
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Literal
@@ -34,6 +35,7 @@ from swerve.streams.publisher import Publisher
 from swerve.streams.settings import Settings
 
 Role = Literal["screen", "detect", "correct", "all"]
+log = logging.getLogger("swerve.agents")
 
 
 def prepared(what: str, build: Any) -> None:
@@ -67,6 +69,8 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
     @app.on_partitions_revoked.connect
     async def mark_rebalancing(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
         READY.clear()
+        # A warning, not info: a rebalance replays uncommitted input, so duplicates follow it.
+        log.warning("partitions revoked in a rebalance (%d); not ready until assigned again", len(revoked))
 
     if role in ("detect", "correct", "all"):
         prepared(f"the image store {store.base_uri}", partial(store.ensure_root, check_write=role != "detect"))

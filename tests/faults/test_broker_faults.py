@@ -1,0 +1,52 @@
+"""The broker fails: paused mid-batch so publishes time out (retried, never dead-lettered,
+nothing committed early)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+
+import pytest
+
+from swerve.streams.client import publish_events
+from swerve.streams.embedded_broker import EmbeddedBroker
+from swerve.streams.settings import Settings
+
+from ..integration.builders import generation
+from ..integration.conftest import WorkerProcess, wait_until
+from .conftest import delivered_requests, read_dead_letters, read_outcomes
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def test_given_the_broker_paused_mid_batch_so_publishes_fail_then_they_are_retried_and_nothing_is_lost(
+    own_broker: EmbeddedBroker, own_env: dict[str, str], own_settings: Settings, tmp_path
+) -> None:
+    # Given a worker whose sends give up after 2 s, working through 400 generations
+    env = {**own_env, "SWERVE_KAFKA_REQUEST_TIMEOUT_S": "2", "SWERVE_WORKER_DETECT_BATCH_SIZE": "8"}
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        events = [generation(i, "paused") for i in range(400)]
+        publisher = threading.Thread(target=lambda: asyncio.run(publish_events(own_settings, "generations", events)))
+        publisher.start()
+        publisher.join(timeout=60)
+        assert wait_until(lambda: len(delivered_requests(own_settings)) >= 40, timeout_s=90), worker.log_tail()
+        # When the broker stops answering for longer than a send may wait, in the middle of the run
+        pid = own_broker._process.pid  # type: ignore[union-attr]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            assert wait_until(lambda: "failed on a dependency" in worker.log_tail(400), timeout_s=60), worker.log_tail()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+        # Then, once it answers again, every request has exactly one outcome and none is dead-lettered
+        expected = {e.request_id for e in events}
+        assert wait_until(lambda: delivered_requests(own_settings) >= expected, timeout_s=180), worker.log_tail()
+        outcomes = read_outcomes(own_settings)
+        outcomes.assert_exactly_one_each(expected)
+        print(f"broker paused mid-run: {len(outcomes.records)} delivery records, {outcomes.duplicates()} duplicates removed")
+        assert read_dead_letters(own_settings) == [] and worker.alive, worker.log_tail()
+    finally:
+        worker.stop()
