@@ -78,15 +78,4 @@ def raw_topics(app: faust.App, names: Iterable[str]) -> dict[str, faust.TopicT]:
 def topic_map(app: faust.App, topics: TopicNames) -> dict[str, faust.TopicT]:
     """Short name (``delivery``) -> faust topic, for every swerve topic."""
     full = raw_topics(app, topics.all())
-    shorts = {
-        "prompts": topics.prompts,
-        "prompts_screened": topics.prompts_screened,
-        "generations": topics.generations,
-        "verdicts": topics.verdicts,
-        "flagged": topics.flagged,
-        "replacements": topics.replacements,
-        "delivery": topics.delivery,
-        "audit": topics.audit,
-        "dlq": topics.dlq,
-    }
-    return {short: full[name] for short, name in shorts.items()}
+    return {short: full[name] for short, name in topics.by_short().items()}

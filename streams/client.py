@@ -35,8 +35,8 @@ class ConsumedRecord:
 
     def decoded(self, prefix: str = "swerve") -> SwerveEvent | None:
         """The contract event, when the topic carries one and the message is valid."""
-        short = self.topic.removeprefix(f"{prefix}.").replace(".", "_")  # "prompts.screened" -> "prompts_screened"
-        model = TOPIC_EVENTS.get(short)
+        short = TopicNames(prefix).short_of(self.topic)
+        model = TOPIC_EVENTS.get(short) if short is not None else None
         if model is None:
             return None
         return decode(self.value, self.headers, model)

@@ -9,69 +9,86 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+# The one table of topics: short name (as stages, contracts and the CLI use it) -> the topic's
+# name under the prefix, in flow order.
+SUFFIXES: dict[str, str] = {
+    "prompts": "prompts",
+    "prompts_screened": "prompts.screened",
+    "generations": "generations",
+    "verdicts": "verdicts",
+    "flagged": "flagged",
+    "replacements": "replacements",
+    "delivery": "delivery",
+    "audit": "audit",
+    "dlq": "dlq",
+}
+
+
 @dataclass(frozen=True)
 class TopicNames:
     """The full name of every swerve topic for one prefix."""
 
     prefix: str = "swerve"
 
+    def full(self, short: str) -> str:
+        """``delivery`` -> ``<prefix>.delivery``."""
+        return f"{self.prefix}.{SUFFIXES[short]}"
+
+    def by_short(self) -> dict[str, str]:
+        """Short name -> full name, for every topic, in flow order."""
+        return {short: self.full(short) for short in SUFFIXES}
+
+    def short_of(self, full: str) -> str | None:
+        """``<prefix>.prompts.screened`` -> ``prompts_screened``; None for a topic not of this prefix."""
+        return next((short for short, name in self.by_short().items() if name == full), None)
+
     @property
     def prompts(self) -> str:
-        return f"{self.prefix}.prompts"
+        return self.full("prompts")
 
     @property
     def prompts_screened(self) -> str:
-        return f"{self.prefix}.prompts.screened"
+        return self.full("prompts_screened")
 
     @property
     def generations(self) -> str:
-        return f"{self.prefix}.generations"
+        return self.full("generations")
 
     @property
     def verdicts(self) -> str:
-        return f"{self.prefix}.verdicts"
+        return self.full("verdicts")
 
     @property
     def flagged(self) -> str:
-        return f"{self.prefix}.flagged"
+        return self.full("flagged")
 
     @property
     def replacements(self) -> str:
-        return f"{self.prefix}.replacements"
+        return self.full("replacements")
 
     @property
     def delivery(self) -> str:
-        return f"{self.prefix}.delivery"
+        return self.full("delivery")
 
     @property
     def audit(self) -> str:
-        return f"{self.prefix}.audit"
+        return self.full("audit")
 
     @property
     def dlq(self) -> str:
-        return f"{self.prefix}.dlq"
+        return self.full("dlq")
 
     def all(self) -> list[str]:
         """Every topic, in flow order."""
-        return [
-            self.prompts,
-            self.prompts_screened,
-            self.generations,
-            self.verdicts,
-            self.flagged,
-            self.replacements,
-            self.delivery,
-            self.audit,
-            self.dlq,
-        ]
+        return list(self.by_short().values())
 
     def resolve(self, short_or_full: str) -> str:
         """Accept ``delivery`` or ``swerve.delivery`` and return the full name."""
         if short_or_full in self.all():
             return short_or_full
+        if short_or_full in SUFFIXES:
+            return self.full(short_or_full)
         candidate = f"{self.prefix}.{short_or_full}"
         if candidate in self.all():
             return candidate
         raise KeyError(f"unknown topic {short_or_full!r}; known: {', '.join(self.all())}")
-
-
