@@ -21,6 +21,7 @@ BUILTIN_DETECTORS: dict[str, str] = {
     "concept": "swerve.detectors.concepts:ConceptDetector",
     "nudenet": "swerve.detectors.nudenet_nudity:NudeNetDetector",
     "testing.faulty": "swerve.detectors.testing:FaultyDetector",
+    "testing.slow": "swerve.detectors.testing:SlowDetector",
 }
 
 

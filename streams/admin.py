@@ -1,4 +1,5 @@
-"""Creates swerve's topics on the broker (idempotent): ``swerve topics create`` and worker start-up."""
+"""Creates swerve's topics on the broker (idempotent): ``swerve topics create``, worker start-up, and a
+worker whose broker lost them (``broker_watch``). ``missing_topics`` only looks."""
 
 from __future__ import annotations
 
@@ -29,6 +30,18 @@ async def ensure_topics(settings: Settings) -> dict[str, str]:
         return status
     finally:
         await admin.close()
+
+
+async def missing_topics(settings: Settings) -> list[str]:
+    """The swerve topics that do not exist on the broker, in flow order. Creates nothing."""
+    names = TopicNames(settings.topic_prefix).all()
+    admin = AIOKafkaAdminClient(**settings.kafka.aiokafka_kwargs())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    return [name for name in names if name not in existing]
 
 
 def _topic_errors(response: object) -> list[tuple[str, int, str | None]]:

@@ -11,7 +11,8 @@ code    name                      meaning
                                   past its retry budget; the input in hand is not committed
 69      BROKER_UNAVAILABLE        the broker could not be reached at start-up, or stayed
                                   unreachable longer than ``SWERVE_WORKER_BROKER_DOWN_EXIT_S``
-70      UNFORESEEN                an unforeseen error in a batch; halted without committing
+70      UNFORESEEN                an unforeseen error in a batch or in the broker watch;
+                                  halted without committing
 75      STOPPED_MID_BATCH         stopped with inputs in hand; they will be consumed again
 78      CONFIGURATION             a setting, policy or model path is wrong: fix and restart
 78      TOPICS_MISSING            swerve's topics are missing and the worker may not create

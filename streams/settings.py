@@ -92,6 +92,21 @@ class WorkerSettings(BaseModel):
     rebalance_timeout_s: float = Field(default=60.0, gt=0)
     web_port: int | None = None
     exactly_once: bool = False
+    # Health and outages (docs/operations.md, "Metrics, health and logs").
+    # How often the worker probes the broker, and how long one probe may take.
+    probe_interval_s: float = Field(default=5.0, gt=0)
+    probe_timeout_s: float = Field(default=5.0, gt=0)
+    # /healthz fails after this long without an input processed while lag is above 0. It must
+    # exceed the longest legitimate gap between two inputs, a correction of max_attempts on a
+    # busy GPU (minutes), or the orchestrator would restart a worker that is only slow.
+    stall_timeout_s: float = Field(default=300.0, gt=0)
+    # Exit 69 when the broker stays unreachable this long, so the orchestrator restarts the
+    # worker and alerts see it; 0 waits for the broker forever.
+    broker_down_exit_s: float = Field(default=120.0, ge=0)
+    # false: never create topics (start-up included); missing topics end the worker with exit 78.
+    create_topics: bool = True
+    # One log line per cause of a repeated client warning or error per interval; 0 logs every one.
+    log_repeat_interval_s: float = Field(default=30.0, ge=0)
 
 
 class Settings(BaseModel):

@@ -34,3 +34,11 @@ FAULTY_DETECTOR = """  - name: faulty
     kind: testing.faulty
     on_flag: block
     params: {marker: "[raise]"}"""
+
+
+def pacing_detector(seconds: float) -> str:
+    """A detector that holds each batch ``seconds``, so faults land while work is in flight."""
+    return f"""  - name: pacing
+    kind: testing.slow
+    on_flag: block
+    params: {{seconds: {seconds}}}"""

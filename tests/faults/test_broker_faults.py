@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
 
 import pytest
 
@@ -17,6 +16,7 @@ from swerve.streams.settings import Settings
 from ..integration.builders import generation
 from ..integration.conftest import WorkerProcess, wait_until
 from .conftest import delivered_requests, read_dead_letters, read_outcomes
+from .policies import fault_policy, pacing_detector
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -24,16 +24,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 def test_given_the_broker_paused_mid_batch_so_publishes_fail_then_they_are_retried_and_nothing_is_lost(
     own_broker: EmbeddedBroker, own_env: dict[str, str], own_settings: Settings, tmp_path
 ) -> None:
-    # Given a worker whose sends give up after 2 s, working through 400 generations
-    env = {**own_env, "SWERVE_KAFKA_REQUEST_TIMEOUT_S": "2", "SWERVE_WORKER_DETECT_BATCH_SIZE": "8"}
+    # Given a worker whose sends give up after 2 s, working through 400 generations at 0.1 s a batch
+    policy = fault_policy(tmp_path / "p.yaml", [], extra_detector=pacing_detector(0.1))
+    env = {**own_env, "SWERVE_KAFKA_REQUEST_TIMEOUT_S": "2", "SWERVE_WORKER_DETECT_BATCH_SIZE": "8", "SWERVE_POLICY_PATH": str(policy)}
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
         events = [generation(i, "paused") for i in range(400)]
-        publisher = threading.Thread(target=lambda: asyncio.run(publish_events(own_settings, "generations", events)))
-        publisher.start()
-        publisher.join(timeout=60)
+        asyncio.run(publish_events(own_settings, "generations", events))
         assert wait_until(lambda: len(delivered_requests(own_settings)) >= 40, timeout_s=90), worker.log_tail()
         # When the broker stops answering for longer than a send may wait, in the middle of the run
+        assert len(delivered_requests(own_settings)) < len(events), "the run ended before the pause; the test proves nothing"
         pid = own_broker._process.pid  # type: ignore[union-attr]
         os.kill(pid, signal.SIGSTOP)
         try:

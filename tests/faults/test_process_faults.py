@@ -17,7 +17,7 @@ from swerve.streams.topics import TopicNames
 from ..integration.builders import generation
 from ..integration.conftest import wait_until
 from .conftest import delivered_requests, read_dead_letters, read_outcomes, snapshot
-from .policies import fault_policy
+from .policies import fault_policy, pacing_detector
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -31,9 +31,9 @@ def replacements(settings: Settings) -> int:
 def test_given_the_detect_role_sigkilled_at_a_seeded_random_point_then_a_new_one_finishes_with_nothing_lost(
     settings: Settings, start_worker, tmp_path: Path
 ) -> None:
-    # Given 240 generations (every 8th flagged), a detect worker and a correct worker
+    # Given 240 generations (every 8th flagged), a detect worker (0.2 s a batch) and a correct worker
     events = [generation(i, "kill-detect") for i in range(240)]
-    policy = fault_policy(tmp_path / "p.yaml", [e.image.sha256 for e in events[::8]])
+    policy = fault_policy(tmp_path / "p.yaml", [e.image.sha256 for e in events[::8]], extra_detector=pacing_detector(0.2))
     env = {"SWERVE_POLICY_PATH": str(policy), "SWERVE_WORKER_DETECT_BATCH_SIZE": "8"}
     detect = start_worker("detect", **env)
     start_worker("correct", **env)
@@ -85,9 +85,9 @@ def test_given_the_correct_role_sigkilled_at_a_seeded_random_point_then_a_new_on
 def test_given_two_workers_in_one_group_when_one_is_stopped_mid_run_then_the_other_finishes_with_nothing_lost(
     settings: Settings, start_worker, tmp_path: Path
 ) -> None:
-    # Given two workers of all roles sharing the group, and 300 generations (every 10th flagged)
+    # Given two workers of all roles sharing the group (0.2 s a batch), and 300 generations (every 10th flagged)
     events = [generation(i, "two") for i in range(300)]
-    policy = fault_policy(tmp_path / "p.yaml", [e.image.sha256 for e in events[::10]])
+    policy = fault_policy(tmp_path / "p.yaml", [e.image.sha256 for e in events[::10]], extra_detector=pacing_detector(0.2))
     env = {"SWERVE_POLICY_PATH": str(policy), "SWERVE_WORKER_DETECT_BATCH_SIZE": "8"}
     stopping = start_worker(**env)
     staying = start_worker(**env)

@@ -55,9 +55,12 @@ def settings(swerve_env: dict[str, str]) -> Settings:
 class WorkerProcess:
     """A `swerve worker` subprocess with its log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, role: str = "all"):
+    def __init__(self, env: dict[str, str], log_path: Path, role: str = "all", metrics_port: int | None = None):
         self.log_path = log_path
+        self.metrics_port = metrics_port
         command = [sys.executable, "-m", "swerve.streams.cli", "worker", "--role", role, "--loglevel", "warning"]
+        if metrics_port is not None:
+            command += ["--metrics-port", str(metrics_port)]
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(command, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT)
 
@@ -88,8 +91,8 @@ class WorkerProcess:
 def start_worker(swerve_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def start(role: str = "all", **extra_env: str) -> WorkerProcess:
-        worker = WorkerProcess({**swerve_env, **extra_env}, tmp_path / f"worker-{len(started)}.log", role)
+    def start(role: str = "all", metrics_port: int | None = None, **extra_env: str) -> WorkerProcess:
+        worker = WorkerProcess({**swerve_env, **extra_env}, tmp_path / f"worker-{len(started)}.log", role, metrics_port)
         started.append(worker)
         return worker
 
