@@ -33,7 +33,7 @@ class _NeverRaised(Exception):
 def out_of_memory_error() -> type[BaseException]:
     """``torch.OutOfMemoryError`` once torch is loaded (CUDA's and other accelerators')."""
     torch: Any = sys.modules.get("torch")
-    return torch.OutOfMemoryError if torch is not None else _NeverRaised  # type: ignore[no-any-return]
+    return torch.OutOfMemoryError if torch is not None else _NeverRaised
 
 
 def free_accelerator_cache() -> None:
