@@ -55,6 +55,8 @@ class Outcomes:
         several = {request: found for request, found in ids.items() if len(found) > 1}
         assert not several, f"requests with more than one outcome after dedupe: {several}"
         assert set(ids) == expected, f"outcomes for requests never sent: {sorted(set(ids) - expected)[:5]}"
+        # The counts docs/reliability.md's fault table reports (pytest -rA shows them per test).
+        print(f"FAULT-COUNTS requests={len(expected)} records={len(self.records)} duplicates_removed={self.duplicates()} lost=0")
 
 
 def snapshot(settings: Settings, topic: str) -> list[ConsumedRecord]:
