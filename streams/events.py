@@ -22,6 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from swerve.media import ImageRef
 
 
+# Seeds are signed 64-bit on every generator stack (torch.Generator.manual_seed, numpy);
+# a larger one would fail deep inside a corrector instead of at the door.
+SEED_MAX = 2**63 - 1
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -46,7 +51,7 @@ class GenerationEvent(SwerveEvent):
 
     prompt: str = Field(max_length=4096)
     negative_prompt: str | None = Field(default=None, max_length=4096)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=SEED_MAX, description="The generator's seed, 0..2^63-1.")
     model_id: str | None = Field(default=None, description="The generator that made the image.")
     image: ImageRef
 
@@ -175,7 +180,7 @@ class PromptEvent(SwerveEvent):
 
     prompt: str = Field(max_length=4096)
     negative_prompt: str | None = Field(default=None, max_length=4096)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=SEED_MAX, description="The generator's seed, 0..2^63-1.")
     model_id: str | None = None
 
 

@@ -82,3 +82,17 @@ def test_given_json_nested_far_too_deep_then_the_message_is_malformed_not_a_cras
     poison = b"[" * 200_000 + b"]" * 200_000
     with pytest.raises(MalformedEventError, match="nested too deeply"):
         decode(poison, [], GenerationEvent)
+
+
+@pytest.mark.parametrize("seed", [2**80, 2**63, -1])
+def test_given_a_seed_out_of_the_signed_64_bit_range_then_refused_at_decode(seed: int) -> None:
+    body = json.loads(encode(make_generation()).value)
+    body["seed"] = seed
+    with pytest.raises(SchemaViolationError, match="seed"):
+        decode(json.dumps(body).encode(), [], GenerationEvent)
+
+
+def test_given_the_largest_signed_64_bit_seed_then_accepted() -> None:
+    body = json.loads(encode(make_generation()).value)
+    body["seed"] = 2**63 - 1
+    assert decode(json.dumps(body).encode(), [], GenerationEvent).seed == 2**63 - 1  # type: ignore[attr-defined]
