@@ -10,6 +10,7 @@ class you can act on; never catch ``Exception`` to hide a failure.
     ├── InvalidInputError            the input can never succeed as it is: route it to the DLQ
     │   ├── MalformedEventError      not UTF-8, not JSON, missing required headers
     │   ├── SchemaViolationError     valid JSON that breaks the event contract
+    │   ├── TenantMismatchError      the body claims a tenant this worker is not bound to
     │   └── MediaError               an image that cannot be trusted or decoded
     │       ├── MediaTooLargeError       over the byte limit
     │       ├── DecompressionBombError   over the pixel limit
@@ -26,7 +27,11 @@ class you can act on; never catch ``Exception`` to hide a failure.
     ├── TransientError               a dependency did not answer: retry with backoff, never dead-letter
     │   ├── StoreUnavailableError        the image store did not answer (timeout, I/O, its root is gone)
     │   └── BrokerUnavailableError       the broker did not acknowledge a send in time
-    └── BrokerError                  the embedded broker could not start or stop
+    ├── BrokerError                  the embedded broker could not start or stop
+    └── AuditError                   the audit log cannot be written or trusted as it is
+        ├── CanonicalizationError        a value RFC 8785 (JCS) cannot represent: NaN, an integer beyond 2^53
+        ├── SignatureError               a signature or key is missing, unknown, malformed or wrong
+        └── LedgerFormatError            a ledger file of a format this version does not read
 
 This module must never import anything beyond the standard library: every package uses it.
 """
@@ -38,6 +43,7 @@ __all__ = [
     "InvalidInputError",
     "MalformedEventError",
     "SchemaViolationError",
+    "TenantMismatchError",
     "MediaError",
     "MediaTooLargeError",
     "DecompressionBombError",
@@ -55,6 +61,10 @@ __all__ = [
     "StoreUnavailableError",
     "BrokerUnavailableError",
     "BrokerError",
+    "AuditError",
+    "CanonicalizationError",
+    "SignatureError",
+    "LedgerFormatError",
 ]
 
 
@@ -88,6 +98,10 @@ class MalformedEventError(InvalidInputError):
 
 class SchemaViolationError(InvalidInputError):
     """The message is JSON but breaks the event contract."""
+
+
+class TenantMismatchError(InvalidInputError):
+    """The event's body names a tenant other than the one its source (a pinned worker) is bound to."""
 
 
 class MediaError(InvalidInputError):
@@ -162,3 +176,19 @@ class BrokerUnavailableError(TransientError):
 
 class BrokerError(SwerveError):
     """The embedded broker could not be started or stopped."""
+
+
+class AuditError(SwerveError):
+    """The audit log cannot be written or trusted as it is."""
+
+
+class CanonicalizationError(AuditError):
+    """A value RFC 8785 (JCS) cannot represent: NaN, an infinity, an integer beyond 2^53 - 1."""
+
+
+class SignatureError(AuditError):
+    """A signature or key is missing, unknown to the trust store, malformed or wrong."""
+
+
+class LedgerFormatError(AuditError):
+    """The ledger file is of a format this version does not read (e.g. a hash-chain ledger)."""

@@ -25,9 +25,7 @@ from swerve.media import ImageStore
 from swerve.streams import detect_stage, screen_stage
 from swerve.streams.batch_runner import BatchRunner, Stage
 from swerve.streams.correct_stage import CorrectStage
-from swerve.streams.envelope import decode
-from swerve.streams.events import PromptEvent
-from swerve.streams.inputs import decode_flagged, decode_generation
+from swerve.streams.inputs import decode_flagged, decode_generation, decode_prompt
 from swerve.streams.judging import Judge
 from swerve.streams.metrics import READY
 from swerve.streams.policy import Policy
@@ -81,8 +79,8 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
                 prepared(f"detector {spec.name!r} ({spec.kind})", partial(judge.detector, spec))
         detect = Stage(
             "detect",
-            partial(decode_generation, limits=limits, store=store),
-            partial(detect_stage.detect, judge, policy),
+            partial(decode_generation, limits=limits, store=store, pinned_tenant=worker.tenant),
+            partial(detect_stage.detect, judge, policy, bound_tenant=worker.tenant),
             partial(detect_stage.fail_closed, policy),
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="swerve-detect"),
             rejects_to_delivery=True,
@@ -99,8 +97,8 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
                 prepared(f"prompt detector {spec.name!r} ({spec.kind})", partial(judge.detector, spec))
         screen = Stage(
             "screen",
-            partial(decode, expected=PromptEvent),
-            partial(screen_stage.screen, judge, policy),
+            partial(decode_prompt, pinned_tenant=worker.tenant),
+            partial(screen_stage.screen, judge, policy, bound_tenant=worker.tenant),
             partial(screen_stage.fail_closed, policy),
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="swerve-screen"),
             rejects_to_delivery=False,
@@ -112,11 +110,11 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
                 await runner.run(screen, events)
 
     if role in ("correct", "all"):
-        corrections = CorrectStage(policy, judge, store, limits)
+        corrections = CorrectStage(policy, judge, store, limits, bound_tenant=worker.tenant)
         prepared("the policy's correctors", corrections.prepare)
         correct = Stage(
             "correct",
-            partial(decode_flagged, limits=limits, store=store),
+            partial(decode_flagged, limits=limits, store=store, pinned_tenant=worker.tenant),
             lambda items: [corrections.correct(flagged, image) for flagged, image in items],
             corrections.fail_closed,
             ThreadPoolExecutor(max_workers=worker.correct_concurrency, thread_name_prefix="swerve-correct"),

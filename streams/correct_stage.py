@@ -49,8 +49,9 @@ class Verification:
 class CorrectStage:
     """Holds the judge, the correctors and the image store; corrects one flagged event at a time."""
 
-    def __init__(self, policy: Policy, judge: Judge, store: ImageStore, limits: MediaLimits):
+    def __init__(self, policy: Policy, judge: Judge, store: ImageStore, limits: MediaLimits, bound_tenant: str | None = None):
         self.policy = policy
+        self.bound_tenant = bound_tenant
         self.judge = judge
         self.store = store
         self.limits = limits
@@ -87,7 +88,7 @@ class CorrectStage:
     def correct(self, flagged: FlaggedEvent, image: Image.Image) -> list[Publication]:
         """Correct one flagged generation; return the events to publish."""
         generation = flagged.generation
-        rules = self.policy.rules_for(generation.tenant)
+        rules = self.policy.rules_for(generation.tenant, bound=generation.tenant == self.bound_tenant)
         corrector = self.corrector_for(rules, flagged)
         if corrector is None:
             return self._blocked(flagged, "no corrector configured for this policy", [])

@@ -72,8 +72,12 @@ def route(generation: GenerationEvent, verdict: VerdictEvent, policy: Policy, bl
     return Publication("delivery", delivery)
 
 
-def detect(judge: Judge, policy: Policy, batch: Sequence[DecodedGeneration]) -> list[list[Publication]]:
-    """Judge a micro-batch; return, per generation, the events to publish."""
+def detect(judge: Judge, policy: Policy, batch: Sequence[DecodedGeneration], bound_tenant: str | None = None) -> list[list[Publication]]:
+    """Judge a micro-batch; return, per generation, the events to publish.
+
+    ``bound_tenant`` is the tenant the worker is pinned to: only its requests may get a
+    relaxing override; any other tenant named in a body gets rules at least as strict as the base.
+    """
     judgements: dict[int, Judgement] = {}
     by_tenant: dict[str, list[int]] = {}
     for position, item in enumerate(batch):
@@ -89,7 +93,7 @@ def detect(judge: Judge, policy: Policy, batch: Sequence[DecodedGeneration]) -> 
             )
             for p in positions
         ]
-        for position, judgement in zip(positions, judge.judge(policy.rules_for(tenant), samples)):
+        for position, judgement in zip(positions, judge.judge(policy.rules_for(tenant, bound=tenant == bound_tenant), samples)):
             judgements[position] = judgement
     outputs = []
     for position, item in enumerate(batch):

@@ -15,15 +15,21 @@ from swerve.errors import InvalidInputError
 from swerve.media import ImageStore, MediaLimits, decode_image
 from swerve.streams.detect_stage import DecodedGeneration
 from swerve.streams.envelope import decode
-from swerve.streams.events import FlaggedEvent, GenerationEvent
+from swerve.streams.events import FlaggedEvent, GenerationEvent, PromptEvent
+from swerve.streams.tenant_rules import bind_tenant
 
 
 def decode_generation(
-    value: bytes | None, headers: Sequence[tuple[str, bytes]], limits: MediaLimits, store: ImageStore | None = None
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes]],
+    limits: MediaLimits,
+    store: ImageStore | None = None,
+    pinned_tenant: str | None = None,
 ) -> DecodedGeneration:
-    """A generation event with its image decoded and checked against its declared digest."""
+    """A generation event, bound to the worker's tenant, with its image decoded and checked against its digest."""
     event = decode(value, headers, GenerationEvent)
     assert isinstance(event, GenerationEvent)
+    event = bind_tenant(event, pinned_tenant)
     try:
         image = decode_image(event.image, limits, store)
     except InvalidInputError as exc:
@@ -32,12 +38,25 @@ def decode_generation(
     return DecodedGeneration(event, image)
 
 
+def decode_prompt(value: bytes | None, headers: Sequence[tuple[str, bytes]], pinned_tenant: str | None = None) -> PromptEvent:
+    """A prompt event, bound to the worker's tenant."""
+    event = decode(value, headers, PromptEvent)
+    assert isinstance(event, PromptEvent)
+    return bind_tenant(event, pinned_tenant)
+
+
 def decode_flagged(
-    value: bytes | None, headers: Sequence[tuple[str, bytes]], limits: MediaLimits, store: ImageStore | None = None
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes]],
+    limits: MediaLimits,
+    store: ImageStore | None = None,
+    pinned_tenant: str | None = None,
 ) -> tuple[FlaggedEvent, Image.Image]:
-    """A flagged event with the original generation's image decoded."""
+    """A flagged event, bound to the worker's tenant, with the original generation's image decoded."""
     event = decode(value, headers, FlaggedEvent)
     assert isinstance(event, FlaggedEvent)
+    event = bind_tenant(event, pinned_tenant)
+    event = event.model_copy(update={"generation": bind_tenant(event.generation, pinned_tenant)})
     try:
         image = decode_image(event.generation.image, limits, store)
     except InvalidInputError as exc:

@@ -3,7 +3,9 @@
 A policy is YAML, validated by pydantic, with an operator-chosen ``version``. The version
 recorded in every verdict is that string plus a digest of the file's content, so an auditor
 can tell exactly which rules decided. Tenants may override the detector list, the correctors
-and the error action. A policy with no detectors passes everything.
+and the error action. An override may only tighten the base rules, unless it says it relaxes
+them and binds itself to a source the producer cannot forge (``streams/tenant_rules.py``).
+A policy with no detectors passes everything.
 
 Example::
 
@@ -20,7 +22,11 @@ Example::
         kind: testing.mirror
     max_attempts: 3
     tenants:
-      acme:
+      strict:                       # tightens: a body's claim is enough
+        max_attempts: 1
+      lenient:                      # relaxes: only a worker pinned to it applies it
+        relaxes: true
+        source: pinned_worker
         detectors: []
 """
 
@@ -37,6 +43,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from swerve.errors import PolicyError
+from swerve.streams.tenant_rules import relaxations
 
 
 class DetectorSpec(BaseModel):
@@ -91,9 +98,18 @@ class Rules(BaseModel):
 
 
 class TenantOverride(BaseModel):
-    """Fields a tenant may override; unset fields inherit from the policy."""
+    """Fields a tenant may override; unset fields inherit from the policy.
+
+    ``relaxes`` and ``source`` must both be set for an override that is weaker than the base
+    rules: it then applies only on a worker pinned to this tenant (``SWERVE_WORKER_TENANT``).
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    relaxes: bool = Field(default=False, description="The override may be weaker than the base rules.")
+    source: Literal["pinned_worker"] | None = Field(
+        default=None, description="Where the tenant must come from for this override to apply."
+    )
 
     on_detector_error: Literal["block", "correct", "pass"] | None = None
     detectors: list[DetectorSpec] | None = None
@@ -114,8 +130,15 @@ class Policy(Rules):
         """What verdicts record: the operator's version plus the content digest."""
         return f"{self.version}+{self.digest[:12]}" if self.digest else self.version
 
-    def rules_for(self, tenant: str) -> Rules:
-        """The rules for ``tenant``: the policy with that tenant's overrides applied."""
+    def rules_for(self, tenant: str, *, bound: bool = False) -> Rules:
+        """The rules for ``tenant``: the policy with that tenant's overrides applied.
+
+        Args:
+            tenant: the tenant of the request.
+            bound: whether the tenant comes from a source the producer cannot forge (a worker
+                pinned to it). A relaxing override applies only then; otherwise the request
+                gets the base rules.
+        """
         base = Rules(
             on_detector_error=self.on_detector_error,
             detectors=self.detectors,
@@ -124,14 +147,14 @@ class Policy(Rules):
             max_attempts=self.max_attempts,
         )
         override = self.tenants.get(tenant)
-        if override is None:
+        if override is None or (override.relaxes and not bound):
             return base
-        changes = override.model_dump(exclude_none=True)
+        changes = override.model_dump(exclude_none=True, exclude={"relaxes", "source"})
         return Rules.model_validate({**base.model_dump(), **changes})
 
     def all_rules(self) -> list[Rules]:
         """The base rules and every tenant's: what a worker builds before it says it is ready."""
-        return [self.rules_for(tenant) for tenant in ["", *self.tenants]]
+        return [self.rules_for(tenant, bound=True) for tenant in ["", *self.tenants]]
 
 
 _VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
@@ -175,11 +198,20 @@ def parse_policy(text: str, *, source: str = "<policy>", variables: dict[str, st
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()[:5])
         raise PolicyError(f"{source} is not a valid policy: {problems}") from exc
-    for tenant in policy.tenants:
+    base = policy.rules_for("")
+    for tenant, override in policy.tenants.items():
         try:
-            policy.rules_for(tenant)
+            rules = policy.rules_for(tenant, bound=True)
         except ValidationError as exc:
             raise PolicyError(f"{source}: tenant {tenant!r} override is inconsistent: {exc.errors()[0]['msg']}") from exc
+        weaker = relaxations(base, rules)
+        if weaker and not (override.relaxes and override.source is not None):
+            raise PolicyError(
+                f"{source}: tenant {tenant!r} override relaxes the base rules ({'; '.join(weaker)}); a relaxing override "
+                "must say `relaxes: true` and bind itself to a source the producer cannot forge (`source: pinned_worker`)"
+            )
+        if override.relaxes != (override.source is not None):
+            raise PolicyError(f"{source}: tenant {tenant!r} must set both `relaxes: true` and `source`, or neither")
     return policy
 
 

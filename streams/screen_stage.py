@@ -14,13 +14,13 @@ from swerve.detectors.protocol import Sample
 from swerve.streams.events import Decision, DetectorScore, PromptEvent, ScreenedPromptEvent, TokenAttributionRecord
 from swerve.streams.ids import derive_id
 from swerve.streams.judging import Judge
-from swerve.streams.policy import Policy
+from swerve.streams.policy import Policy, Rules
 from swerve.streams.publication import Publication, audit_of
 
 
-def attributions_for(judge: Judge, policy: Policy, event: PromptEvent, firing: list[str]) -> list[TokenAttributionRecord]:
+def attributions_for(judge: Judge, rules: Rules, event: PromptEvent, firing: list[str]) -> list[TokenAttributionRecord]:
     """Token attributions from the first firing detector that can explain itself."""
-    for spec in policy.rules_for(event.tenant).prompt_detectors:
+    for spec in rules.prompt_detectors:
         detector: Any = judge.detector(spec)
         if spec.name in firing and hasattr(detector, "explain"):
             return [
@@ -30,15 +30,15 @@ def attributions_for(judge: Judge, policy: Policy, event: PromptEvent, firing: l
     return []
 
 
-def screen(judge: Judge, policy: Policy, batch: Sequence[PromptEvent]) -> list[list[Publication]]:
-    """Screen a micro-batch of prompts; return, per prompt, the events to publish."""
+def screen(judge: Judge, policy: Policy, batch: Sequence[PromptEvent], bound_tenant: str | None = None) -> list[list[Publication]]:
+    """Screen a micro-batch of prompts; return, per prompt, the events to publish (``bound_tenant``: as in ``detect``)."""
     outputs = []
     for event in batch:
-        rules = policy.rules_for(event.tenant)
+        rules = policy.rules_for(event.tenant, bound=event.tenant == bound_tenant)
         sample = Sample(request_id=event.request_id, image=None, image_sha256=None, prompt=event.prompt, seed=event.seed)
         [judgement] = judge.judge(rules, [sample], rules.prompt_detectors)
         flagged = [s.detector for s in judgement.scores if s.flagged]
-        attributions = attributions_for(judge, policy, event, flagged) if flagged else []
+        attributions = attributions_for(judge, rules, event, flagged) if flagged else []
         outputs.append(screened(policy, event, judgement.decision, judgement.reasons, judgement.scores, attributions))
     return outputs
 

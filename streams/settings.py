@@ -90,6 +90,10 @@ class WorkerSettings(BaseModel):
     # group meanwhile (work runs off the event loop, so heartbeats continue).
     max_poll_interval_s: float = Field(default=1800.0, gt=0)
     rebalance_timeout_s: float = Field(default=60.0, gt=0)
+    # The tenant this worker is pinned to: it judges every request under that tenant's rules
+    # (relaxing overrides included) and refuses a body that claims another. Pin a worker only
+    # to a topic prefix that Kafka ACLs reserve to that tenant's producers.
+    tenant: str | None = Field(default=None, min_length=1, max_length=64)
     web_port: int | None = None
     exactly_once: bool = False
     # Health and outages (docs/operations.md, "Metrics, health and logs").
@@ -109,6 +113,17 @@ class WorkerSettings(BaseModel):
     log_repeat_interval_s: float = Field(default=30.0, ge=0)
 
 
+class AuditSettings(BaseModel):
+    """Keys of the audit log (docs/security.md, "Audit log")."""
+
+    # Ed25519 private key of the workers (and of `swerve audit checkpoint`): a PEM (PKCS#8) file
+    # or a file of the 32-byte raw seed. Unset: audit events are published unsigned.
+    signing_key_path: Path | None = None
+    # Directory of trusted Ed25519 public keys (*.pem, *.pub): `swerve audit sync` admits only
+    # events they signed, `verify --checkpoint` only checkpoints they signed. Several keys: rotation.
+    trusted_keys_dir: Path | None = None
+
+
 class Settings(BaseModel):
     """All swerve settings. Build with :meth:`from_env`."""
 
@@ -119,6 +134,7 @@ class Settings(BaseModel):
     image_store_uri: str = Field(default_factory=lambda: (Path.cwd() / ".swerve" / "images").resolve().as_uri())
     media: MediaLimits = MediaLimits()
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / ".swerve")
+    audit: AuditSettings = AuditSettings()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -143,6 +159,7 @@ class Settings(BaseModel):
             "kafka": pick("SWERVE_KAFKA_", KafkaSettings),
             "worker": pick("SWERVE_WORKER_", WorkerSettings),
             "media": pick("SWERVE_MEDIA_", MediaLimits),
+            "audit": pick("SWERVE_AUDIT_", AuditSettings),
         }
         for name in ("topic_prefix", "policy_path", "image_store_uri", "data_dir"):
             if env.get(f"SWERVE_{name.upper()}", "").strip():

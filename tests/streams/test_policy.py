@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,11 @@ correctors:
     kind: testing.mirror
 tenants:
   acme:
+    relaxes: true
+    source: pinned_worker
     detectors: []
   strict:
-    on_detector_error: correct
+    on_detector_error: block
     max_attempts: 5
 """
 
@@ -44,11 +47,49 @@ def test_given_the_same_version_but_other_content_then_the_full_version_differs(
 
 def test_given_tenant_overrides_then_rules_for_applies_only_those_fields() -> None:
     policy = parse_policy(POLICY)
-    assert policy.rules_for("acme").detectors == []
-    assert policy.rules_for("acme").correctors == policy.correctors
+    assert policy.rules_for("acme", bound=True).detectors == []
+    assert policy.rules_for("acme", bound=True).correctors == policy.correctors
     strict = policy.rules_for("strict")
-    assert (strict.on_detector_error, strict.max_attempts, len(strict.detectors)) == ("correct", 5, 1)
+    assert (strict.on_detector_error, strict.max_attempts, len(strict.detectors)) == ("block", 5, 1)
     assert policy.rules_for("unknown-tenant").detectors == policy.detectors
+
+
+def test_given_a_relaxing_override_claimed_without_its_binding_then_the_base_rules_apply() -> None:
+    # Given a tenant whose override drops every detector, bound to a pinned worker
+    policy = parse_policy(POLICY)
+    # When a request merely claims it (a body, on a worker not pinned to it), it gets the base rules
+    assert policy.rules_for("acme").detectors == policy.detectors
+    # ... and only where the tenant is bound does the relaxed rule set apply
+    assert policy.rules_for("acme", bound=True).detectors == []
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("detectors: []", "drops detector 'takedowns'"),
+        ("on_detector_error: pass", "weakens on_detector_error from block to pass"),
+        ("detectors: [{name: takedowns, kind: hash_blocklist, params: {digests: []}, on_flag: correct, corrector: mirror}]", None),
+        ("detectors: [{name: takedowns, kind: hash_blocklist, params: {digests: [], path: /x}, corrector: mirror}]", "changes the kind or params"),
+        ("relaxes: true\n    detectors: []", "must say `relaxes: true` and bind"),
+    ],
+)
+def test_given_an_override_that_relaxes_without_a_binding_then_the_policy_refuses_to_load(override: str, named: str | None) -> None:
+    text = POLICY.split("tenants:")[0] + "tenants:\n  weak:\n    " + override + "\n"
+    if named is None:
+        assert parse_policy(text).rules_for("weak").detectors[0].on_flag == "correct"  # the same rules: not a relaxation
+        return
+    with pytest.raises(PolicyError, match=re.escape(named)):
+        parse_policy(text)
+
+
+def test_given_a_block_policy_when_a_tenant_tightens_then_it_loads_and_a_claim_applies_it() -> None:
+    text = POLICY.split("tenants:")[0].replace("corrector: mirror", "corrector: mirror\n    on_flag: correct") + (
+        "tenants:\n  stricter:\n    detectors:\n"
+        "      - {name: takedowns, kind: hash_blocklist, params: {digests: []}, on_flag: block}\n"
+        "      - {name: extra, kind: hash_blocklist, params: {digests: []}, on_flag: block}\n"
+    )
+    rules = parse_policy(text).rules_for("stricter")
+    assert [(d.name, d.on_flag) for d in rules.detectors] == [("takedowns", "block"), ("extra", "block")]
 
 
 def test_given_no_detectors_then_the_policy_passes_everything() -> None:
