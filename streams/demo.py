@@ -57,7 +57,7 @@ def sample_generations(settings: Settings) -> list[tuple[str, GenerationEvent, I
     return samples
 
 
-def wait_for_outcomes(settings: Settings, expected: int, deadline_s: float) -> tuple[dict[str, DeliveryEvent], dict[str, ReplacementEvent], dict[str, dict[str, str]]]:
+def wait_for_outcomes(settings: Settings, expected: set[str], deadline_s: float) -> tuple[dict[str, DeliveryEvent], dict[str, ReplacementEvent], dict[str, dict[str, str]]]:
     topics = TopicNames(settings.topic_prefix)
     started = time.monotonic()
     deliveries: dict[str, DeliveryEvent] = {}
@@ -69,7 +69,7 @@ def wait_for_outcomes(settings: Settings, expected: int, deadline_s: float) -> t
             deliveries[event.request_id] = event
         for record in asyncio.run(collect(settings, topics.dlq, idle_timeout_s=0.5)):
             letters[(record.key or b"").decode()] = dlq_reason(record)
-        if len(deliveries) >= expected and letters:
+        if set(deliveries) >= expected and letters:
             break
         time.sleep(1.0)
     replacements = {}
@@ -113,7 +113,7 @@ def main() -> int:
             asyncio.run(publish_events(settings, "generations", [event for _, event, _ in samples]))
             asyncio.run(publish_raw(settings, TopicNames().generations, [EncodedEvent(b"demo-malformed", b"{not json", [])]))
             console.print("[bold]6.[/] waiting for every outcome (corrections regenerate on CPU: allow a minute or two)")
-            deliveries, replacements, letters = wait_for_outcomes(settings, len(samples), deadline_s=600)
+            deliveries, replacements, letters = wait_for_outcomes(settings, {event.request_id for _, event, _ in samples} | {"demo-malformed"}, deadline_s=600)
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=60)
@@ -135,7 +135,10 @@ def main() -> int:
             rows.append((f"{kind}: {event.prompt[:40]}", image, decode_image(replacement.image, settings.media)))
         table.add_row(event.request_id, kind, event.prompt, delivery.outcome, how[:90])
     for key, letter in letters.items():
-        table.add_row(key, "malformed", "", "dead-lettered", f"{letter['error_class']}: {letter['error_message'][:60]}")
+        rejected = deliveries.get(key)
+        where = f" (dead letter {rejected.dead_letter.topic}/{rejected.dead_letter.partition}@{rejected.dead_letter.offset})" if rejected and rejected.dead_letter else ""
+        outcome = rejected.outcome if rejected is not None else "dead-lettered"
+        table.add_row(key, "malformed", "", outcome, f"{letter['error_class']}: {letter['error_message'][:50]}{where}")
     console.print(table)
     if rows:
         from swerve.evaluation.contact_sheet import SheetRow, render_rows
