@@ -4,7 +4,8 @@ Images travel inline in events up to ``MediaLimits.max_inline_bytes`` and by ref
 (claim check, any fsspec URI) above it; either way with sha256, media type and size.
 Reading and decoding are bounded: a byte limit, a pixel limit checked on the header before
 any pixel is decoded (decompression bombs), a format allow-list, a URI scheme allow-list,
-and a fetch timeout. Every failure is a ``swerve.errors.MediaError`` (or a
+an allow-list of base URIs a reference must lie under (checked before any I/O, symlinks
+resolved), and a fetch timeout. Every failure is a ``swerve.errors.MediaError`` (or a
 ``ConfigurationError`` for a misconfigured store) whose message names the limit or the
 expected value.
 

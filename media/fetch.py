@@ -1,7 +1,8 @@
 """Read the encoded bytes an ``ImageRef`` points to, within the limits, and verify them.
 
 Inline bytes are taken as they are; a URI is read through fsspec, only for allow-listed
-schemes, at most ``max_bytes + 1`` bytes, within ``fetch_timeout_s``. Either way the bytes
+schemes and only under allow-listed base URIs (``swerve.media.confinement``, checked before
+any I/O), at most ``max_bytes + 1`` bytes, within ``fetch_timeout_s``. Either way the bytes
 must hash to the declared sha256 before anyone may use them.
 
 Failures fall in two classes (docs/reliability.md, "Telling a missing image from a store
@@ -9,14 +10,16 @@ that does not answer"):
 
 - permanent, ``MediaUnreachableError`` (bad input, dead-lettered): the store answered that
   the object does not exist, access is denied, the path is a directory, the scheme is not
-  allowed;
+  allowed, the reference is outside the allowed bases (or a symlink leads out of them);
 - transient, ``StoreUnavailableError`` (retried, never dead-lettered): the read timed out,
   failed with any other I/O error, or the object is missing *and* the root of the image
   store it lives in is missing too (an unmounted volume, a deleted bucket: the store, not
   the reference, is broken).
 
-This module must never decode images, and never read a whole object of unknown size into
-memory.
+This module must never decode images, never read a whole object of unknown size into
+memory, and never touch or describe a target outside the allowed bases: such a reference is
+refused with one message whatever is there, so a DLQ header cannot tell an attacker whether
+``/etc/passwd`` exists or what it hashes to.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from swerve.errors import (
     SchemaViolationError,
     StoreUnavailableError,
 )
+from swerve.media.confinement import Target, confine, reference_problem, resolve_local
 from swerve.media.hashing import sha256_hex
 from swerve.media.image_ref import ImageRef
 from swerve.media.limits import DEFAULT_LIMITS, MediaLimits
@@ -50,15 +54,18 @@ def read_image_bytes(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS, store:
 
     Args:
         ref (`ImageRef`): an inline or by-reference image.
-        limits (`MediaLimits`, *optional*): byte cap, URI scheme allow-list, fetch timeout.
+        limits (`MediaLimits`, *optional*): byte cap, URI scheme and base allow-lists, fetch
+            timeout.
         store (`ImageStore`, *optional*): the claim-check store references usually live
             in. When an object under it is missing, the store's root is checked: a missing
-            root means the store is down (transient), not that the reference is bad.
+            root means the store is down (transient), not that the reference is bad. With
+            ``limits.allowed_uri_bases`` unset, references are confined to this store.
 
     Raises:
         MediaTooLargeError: the bytes are over ``limits.max_bytes``.
-        MediaUnreachableError: the URI's scheme is not allowed, or the store answered that
-            it cannot be read (no such object, not a regular file, permission denied).
+        MediaUnreachableError: the URI's scheme is not allowed, the URI is malformed or
+            outside the allowed bases (no I/O was done), or the store answered that it cannot
+            be read (no such object, not a regular file, permission denied).
         StoreUnavailableError: the store did not answer (timeout, I/O error, root gone).
         MediaIntegrityError: the bytes do not hash to ``ref.sha256``.
         ConfigurationError: the scheme is allowed but its fsspec backend is not installed.
@@ -93,14 +100,28 @@ def _fetch(uri: str, limits: MediaLimits, store: ImageStore | None) -> bytes:
             f"cannot read image from {uri!r}: scheme {scheme!r} is not in the allow-list "
             f"({', '.join(limits.allowed_uri_schemes) or 'none: inline images only'})"
         )
+    # Every check on the reference's text and place comes before the first I/O.
+    bases = limits.allowed_uri_bases
+    if bases is None and store is not None:
+        bases = (store.base_uri,)
+    if bases is None:  # a trusted caller (no store, no bases): the scheme filter alone
+        problem = reference_problem(uri)
+        if problem is not None:
+            raise MediaUnreachableError(f"image reference {uri!r} is refused: {problem}")
+        target = None
+    else:
+        target = confine(uri, bases)
     return _run_with_deadline(
-        lambda: _read_bounded(uri, limits.max_bytes, store), limits.fetch_timeout_s, uri
+        lambda: _read_bounded(uri, limits.max_bytes, store, target), limits.fetch_timeout_s, uri
     )
 
 
-def _read_bounded(uri: str, max_bytes: int, store: ImageStore | None) -> bytes:
+def _read_bounded(uri: str, max_bytes: int, store: ImageStore | None, target: Target | None = None) -> bytes:
     try:
         fs, path = cast(tuple[Any, str], url_to_fs(uri))
+        if target is not None:
+            # Read what was checked: for a local file, its real path, symlinks resolved.
+            path = resolve_local(uri, target)
         info = fs.info(path)
         if info.get("type") != "file":
             raise MediaUnreachableError(

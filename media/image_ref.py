@@ -31,6 +31,7 @@ from swerve.errors import (
     MediaTooLargeError,
     UnsupportedMediaTypeError,
 )
+from swerve.media.confinement import covers
 from swerve.media.encode import encode_image
 from swerve.media.hashing import SHA256_HEX_PATTERN, sha256_hex
 from swerve.media.limits import DEFAULT_LIMITS, MediaLimits
@@ -157,6 +158,7 @@ class ImageRef(BaseModel):
         *,
         limits: MediaLimits = DEFAULT_LIMITS,
         store: ImageStore | None = None,
+        tenant: str | None = None,
     ) -> ImageRef:
         """Check an encoded image and build its reference: inline if small, else stored.
 
@@ -168,13 +170,17 @@ class ImageRef(BaseModel):
             limits (`MediaLimits`, *optional*): bounds, and the inline threshold
                 ``max_inline_bytes``.
             store (`ImageStore`, *optional*): where an image over the inline threshold goes.
+            tenant (`str`, *optional*): whose image it is; a stored image goes under
+                ``<base>/<tenant>/`` (see ``ImageStore.put``).
 
         Raises:
             MediaTooLargeError: over ``max_bytes``; or over ``max_inline_bytes`` with no
                 store given.
             UnsupportedMediaTypeError, DecompressionBombError, CorruptMediaError: the image
                 is outside the limits or broken.
-            ConfigurationError: the store's scheme is not one readers are allowed to fetch.
+            ConfigurationError: the store's scheme is not one readers are allowed to fetch,
+                or the store is outside ``limits.allowed_uri_bases``.
+            SchemaViolationError: ``tenant`` cannot be a folder name in the store.
         """
         header = probe_image(data, limits)
         digest = sha256_hex(data)
@@ -196,7 +202,13 @@ class ImageRef(BaseModel):
                 f"image store {store.base_uri} uses scheme {store.scheme!r}, which readers "
                 f"refuse (allowed: {', '.join(limits.allowed_uri_schemes) or 'none'})"
             )
-        uri = store.put(data, sha256=digest, media_type=header.media_type)
+        bases = limits.allowed_uri_bases
+        if bases is not None and not any(covers(base, store.base_uri) for base in bases):
+            raise ConfigurationError(
+                f"image store {store.base_uri} is outside the allowed bases readers accept "
+                f"({', '.join(bases) or 'none: inline images only'})"
+            )
+        uri = store.put(data, sha256=digest, media_type=header.media_type, tenant=tenant)
         return cls(**fields, uri=uri)
 
     @classmethod
@@ -207,6 +219,7 @@ class ImageRef(BaseModel):
         media_type: str = PNG,
         limits: MediaLimits = DEFAULT_LIMITS,
         store: ImageStore | None = None,
+        tenant: str | None = None,
     ) -> ImageRef:
         """Encode a Pillow image (lossless PNG by default) and build its reference.
 
@@ -215,12 +228,14 @@ class ImageRef(BaseModel):
             media_type (`str`, *optional*, defaults to ``"image/png"``): the encoding.
             limits (`MediaLimits`, *optional*): as for ``from_bytes``.
             store (`ImageStore`, *optional*): as for ``from_bytes``.
+            tenant (`str`, *optional*): as for ``from_bytes``.
 
         Raises:
             UnsupportedMediaTypeError: ``media_type`` is not allowed, or cannot hold the
                 image's mode.
             DecompressionBombError: the image has more pixels than ``limits.max_pixels``.
-            MediaTooLargeError: as for ``from_bytes``.
+            MediaTooLargeError, ConfigurationError, SchemaViolationError: as for
+                ``from_bytes``.
         """
         if media_type not in limits.allowed_media_types:
             raise UnsupportedMediaTypeError(
@@ -232,4 +247,4 @@ class ImageRef(BaseModel):
                 f"image is {image.width}x{image.height} = {image.width * image.height} "
                 f"pixels, over the limit of {limits.max_pixels} pixels"
             )
-        return cls.from_bytes(encode_image(image, media_type), limits=limits, store=store)
+        return cls.from_bytes(encode_image(image, media_type), limits=limits, store=store, tenant=tenant)

@@ -1,4 +1,4 @@
-"""The bounds every image is held to: bytes, pixels, formats, URI schemes, fetch time.
+"""The bounds every image is held to: bytes, pixels, formats, URI schemes and bases, fetch time.
 
 One frozen ``MediaLimits`` value is passed to every function that reads or decodes an
 image, so a policy can tighten the bounds without touching any global state. This module
@@ -11,8 +11,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Final
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+from swerve.media.confinement import normalize_base
 from swerve.media.media_types import SUPPORTED_MEDIA_TYPES
+from swerve.media.store import uri_scheme
 
 __all__ = ["DEFAULT_LIMITS", "MediaLimits"]
 
@@ -32,7 +41,17 @@ class MediaLimits(BaseModel):
         allowed_media_types (`tuple[str, ...]`): the format allow-list; a non-empty subset
             of ``image/png``, ``image/jpeg``, ``image/webp``.
         allowed_uri_schemes (`tuple[str, ...]`): lowercase schemes a reference may use,
-            e.g. ``file``, ``s3``. Empty means inline images only.
+            e.g. ``file``, ``s3``: a coarse filter checked first. Empty means inline images
+            only.
+        allowed_uri_bases (`tuple[str, ...]`, *optional*, defaults to `None`): the places a
+            reference may point into, e.g. ``("s3://bucket/prefix/",
+            "file:///srv/swerve/images/")``; a reference must lie strictly under one of them
+            (see ``swerve.media.confinement``). Stored normalized: lowercase scheme, no
+            trailing slash. Empty means inline images only. `None` (unset) confines
+            references to the image store the reader is given; ``Settings`` replaces it with
+            ``SWERVE_IMAGE_STORE_URI``, so a worker never reads outside its own store. Only a
+            trusted caller that passes neither (an operator's training manifest) gets the
+            scheme filter alone.
         fetch_timeout_s (`float`, defaults to 10.0): how long reading one referenced image
             may take, in seconds.
     """
@@ -44,6 +63,7 @@ class MediaLimits(BaseModel):
     max_pixels: PositiveInt = 4096 * 4096
     allowed_media_types: tuple[str, ...] = SUPPORTED_MEDIA_TYPES
     allowed_uri_schemes: tuple[str, ...] = ("file", "s3", "gs", "az", "memory")
+    allowed_uri_bases: tuple[str, ...] | None = None
     fetch_timeout_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0
 
     @field_validator("allowed_media_types")
@@ -70,6 +90,23 @@ class MediaLimits(BaseModel):
                 "e.g. 'file' or 's3'"
             )
         return value
+
+    @field_validator("allowed_uri_bases")
+    @classmethod
+    def _check_bases(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        return tuple(normalize_base(base) for base in value)
+
+    @model_validator(mode="after")
+    def _check_bases_use_allowed_schemes(self) -> MediaLimits:
+        unreachable = [b for b in self.allowed_uri_bases or () if uri_scheme(b) not in self.allowed_uri_schemes]
+        if unreachable:
+            raise ValueError(
+                f"allowed_uri_bases has {unreachable}, whose schemes are not in allowed_uri_schemes "
+                f"({', '.join(self.allowed_uri_schemes) or 'none'}): nothing there could be read"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_inline_within_max(self) -> MediaLimits:

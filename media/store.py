@@ -1,12 +1,14 @@
 """The claim-check store: images too large to travel inline are written here, and events
 carry their URI instead.
 
-Objects are content-addressed, ``<base>/<first two hex digits>/<sha256><ext>``, so writing
-the same bytes twice yields the same URI and the second write does nothing: a replayed
-producer is harmless. A reader never sees a half-written object: local files are written
-under a temporary name and renamed; object stores and fsspec's memory filesystem publish
-an object only when it is closed. Nothing is ever deleted here (retention belongs to the
-bucket's lifecycle rules).
+Objects are content-addressed, ``<base>/<tenant>/<first two hex digits>/<sha256><ext>``
+(``<base>/<first two hex digits>/<sha256><ext>`` when no tenant is given, as older writers
+did), so writing the same bytes twice yields the same URI and the second write does
+nothing: a replayed producer is harmless. A tenant must be a safe path segment: it names a
+folder, never a way out of one. A reader never sees a half-written object: local files are
+written under a temporary name and renamed; object stores and fsspec's memory filesystem
+publish an object only when it is closed. Nothing is ever deleted here (retention belongs
+to the bucket's lifecycle rules).
 
 This module must never decode images, nor read objects back: see ``swerve.media.fetch``.
 """
@@ -19,13 +21,22 @@ from typing import Any, cast
 
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
-from swerve.errors import ConfigurationError, MediaIntegrityError, StoreUnavailableError, UnsupportedMediaTypeError
+from swerve.errors import (
+    ConfigurationError,
+    MediaIntegrityError,
+    SchemaViolationError,
+    StoreUnavailableError,
+    UnsupportedMediaTypeError,
+)
 from swerve.media.hashing import sha256_hex
 from swerve.media.media_types import FILE_EXTENSIONS
 
-__all__ = ["ImageStore", "uri_scheme"]
+__all__ = ["ImageStore", "tenant_segment", "uri_scheme"]
 
 _URI = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://.+")
+# The event contract allows any 1..64 characters; a folder name allows far fewer. No '/',
+# '\\', '%', '..' or hidden names: nothing that could leave <base>/<tenant>/ or be decoded.
+_TENANT_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 
 
 def uri_scheme(uri: str) -> str | None:
@@ -37,6 +48,21 @@ def uri_scheme(uri: str) -> str | None:
     if match is None or "::" in uri:
         return None
     return match["scheme"].lower()
+
+
+def tenant_segment(tenant: str) -> str:
+    """Return ``tenant`` as the folder name it gets in the store, or refuse it.
+
+    Raises:
+        SchemaViolationError: ``tenant`` is not 1 to 64 ASCII letters, digits, ``.``, ``_``
+            or ``-``, or starts with ``.`` (``.``, ``..`` and hidden names).
+    """
+    if not _TENANT_SEGMENT.fullmatch(tenant):
+        raise SchemaViolationError(
+            f"tenant {tenant!r} cannot name a folder in the image store: a tenant there is 1 to "
+            "64 ASCII letters, digits, '.', '_' or '-', not starting with '.'"
+        )
+    return tenant
 
 
 class ImageStore:
@@ -122,7 +148,7 @@ class ImageStore:
         except OSError as exc:
             raise ConfigurationError(f"image store {self._base_uri} cannot be written: {type(exc).__name__}: {exc}") from exc
 
-    def put(self, data: bytes, *, sha256: str, media_type: str) -> str:
+    def put(self, data: bytes, *, sha256: str, media_type: str, tenant: str | None = None) -> str:
         """Store ``data`` under its content address and return its full URI.
 
         Args:
@@ -131,12 +157,15 @@ class ImageStore:
                 ``data``.
             media_type (`str`): ``image/png``, ``image/jpeg`` or ``image/webp``; picks the
                 extension.
+            tenant (`str`, *optional*): the tenant the image belongs to; it is written under
+                ``<base>/<tenant>/``. Without one, directly under the base.
 
         Returns:
-            `str`: e.g. ``"file:///var/lib/swerve/images/ab/abcd....png"``. The same bytes
-            always give the same URI.
+            `str`: e.g. ``"file:///var/lib/swerve/images/acme/ab/abcd....png"``. The same
+            bytes for the same tenant always give the same URI.
 
         Raises:
+            SchemaViolationError: ``tenant`` is not a safe folder name (see ``tenant_segment``).
             MediaIntegrityError: ``sha256`` is not the digest of ``data``.
             UnsupportedMediaTypeError: ``media_type`` is not a supported format.
             ConfigurationError: the store cannot be written as configured (permissions, a
@@ -154,7 +183,8 @@ class ImageStore:
             raise MediaIntegrityError(
                 f"refusing to store bytes with sha256 {actual} under the declared sha256 {sha256!r}"
             )
-        relative = f"{sha256[:2]}/{sha256}{extension}"
+        folder = sha256[:2] if tenant is None else f"{tenant_segment(tenant)}/{sha256[:2]}"
+        relative = f"{folder}/{sha256}{extension}"
         path = f"{self._root}/{relative}"
         uri = f"{self._base_uri}/{relative}"
         try:
@@ -163,7 +193,7 @@ class ImageStore:
             if isinstance(self._fs, LocalFileSystem):
                 if not self._create_root and not self._fs.isdir(self._root):
                     raise StoreUnavailableError(f"cannot write image {sha256}: the store root {self._base_uri} is missing")
-                self._fs.makedirs(f"{self._root}/{sha256[:2]}", exist_ok=True)
+                self._fs.makedirs(f"{self._root}/{folder}", exist_ok=True)
                 partial = f"{path}.{uuid.uuid4().hex}.partial"
                 self._fs.pipe_file(partial, data)
                 self._fs.mv(partial, path)  # a rename: readers see all of it or nothing

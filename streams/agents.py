@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import faust
 
+from swerve.audit.signing import audit_signer
 from swerve.errors import ConfigurationError, SwerveError
 from swerve.media import ImageStore
 from swerve.streams import detect_stage, screen_stage
@@ -53,7 +54,8 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
         ConfigurationError: a detector, corrector or the image store cannot be built.
     """
     judge = Judge()
-    publisher = Publisher(topics, source=f"/swerve/{settings.worker.app_id}")
+    sign_audit = audit_signer(settings.audit.signing_key_path)  # None, with one warning, without a key
+    publisher = Publisher(topics, source=f"/swerve/{settings.worker.app_id}", sign_audit=sign_audit)
     runner = BatchRunner(publisher, policy.full_version, settings.worker.dependency_retry_s, lambda tp: app.consumer.highwater(tp))
     store = ImageStore(settings.image_store_uri, create_root=False)
     limits = settings.media

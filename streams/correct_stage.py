@@ -130,7 +130,7 @@ class CorrectStage:
     def _replaced(self, flagged: FlaggedEvent, outcome: CorrectionOutcome[Verification], verdicts: list[Publication]) -> list[Publication]:
         generation = flagged.generation
         assert outcome.replacement is not None and outcome.verification is not None
-        ref = ImageRef.from_bytes(outcome.verification.encoded, limits=self.limits, store=self.store)
+        ref = ImageRef.from_bytes(outcome.verification.encoded, limits=self.limits, store=self.store, tenant=generation.tenant)
         final_verdict = verdicts[-1].event
         replacement = ReplacementEvent(
             id=derive_id(generation.id, "replacement"),

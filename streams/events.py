@@ -40,7 +40,13 @@ class SwerveEvent(BaseModel):
     schema_version: Literal[1] = 1
     id: str = Field(min_length=1, max_length=128, description="Unique, deterministic event id.")
     request_id: str = Field(min_length=1, max_length=128, description="Kafka key; one request keeps its order.")
-    tenant: str = Field(default="default", min_length=1, max_length=64)
+    tenant: str = Field(
+        default="default",
+        min_length=1,
+        max_length=64,
+        # A tenant names a folder of the image store and a policy key: a safe path segment only.
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$",
+    )
     created_at: datetime = Field(default_factory=utc_now)
 
 
@@ -159,8 +165,10 @@ class DeliveryEvent(SwerveEvent):
 class AuditEvent(SwerveEvent):
     """One decision, as compliance reads it (``swerve.audit``).
 
-    ``record_sha256`` is the sha256 of the canonical JSON of ``record``; the audit ledger
-    chains these hashes so that any later alteration is detectable.
+    ``record_sha256`` is the sha256 of the RFC 8785 canonical JSON of ``record``
+    (``swerve.audit.canonical``). A worker with a signing key sets ``key_id`` and an Ed25519
+    ``signature`` over the canonical JSON of this body without ``signature``
+    (``swerve.audit.signing``); the audit ledger admits only events signed by trusted keys.
     """
 
     ce_type: ClassVar[str] = "dev.swerve.audit.v1"
@@ -171,6 +179,8 @@ class AuditEvent(SwerveEvent):
     output_ids: list[str] = Field(default_factory=list, description="Events published for this decision.")
     record: dict[str, Any]
     record_sha256: str
+    key_id: str | None = Field(default=None, description="Hex sha256 of the signing Ed25519 public key.")
+    signature: str | None = Field(default=None, description="Base64 Ed25519 signature of the RFC 8785 JSON of this body without `signature`.")
 
 
 class PromptEvent(SwerveEvent):

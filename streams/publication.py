@@ -6,11 +6,11 @@ waits for every acknowledgement before the input offset may be committed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from swerve.audit.canonical import canonical_sha256, ijson_record
 from swerve.streams.events import AuditEvent, SwerveEvent
 from swerve.streams.ids import derive_id
 
@@ -25,20 +25,20 @@ class Publication:
     event: SwerveEvent
 
 
-def canonical_sha256(record: dict[str, Any]) -> str:
-    """sha256 of ``record`` as canonical JSON (sorted keys, no spaces)."""
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def audit_of(stage: Literal["detect", "correct", "screen"], subject: SwerveEvent, decision: str, outputs: list[Publication]) -> Publication:
-    """The audit record of one decision: what was decided about ``subject`` and what was published."""
+    """The audit record of one decision: what was decided about ``subject`` and what was published.
+
+    Output bodies are taken from their wire JSON (NaN and infinities are ``null`` there, as
+    consumers see them), with integers beyond 2^53 as strings (``ijson_record``), so that
+    ``record_sha256`` (RFC 8785) can be recomputed by any verifier.
+    """
     record: dict[str, Any] = {
         "subject_id": subject.id,
         "request_id": subject.request_id,
         "tenant": subject.tenant,
         "decision": decision,
-        "outputs": [{"topic": p.topic, "id": p.event.id, "body": p.event.model_dump(mode="json")} for p in outputs],
+        "outputs": [{"topic": p.topic, "id": p.event.id, "body": ijson_record(json.loads(p.event.model_dump_json()))}
+                    for p in outputs],
     }
     # Inline image bytes are summarized by their sha256 (already in the ImageRef) to keep the log small.
     for output in record["outputs"]:

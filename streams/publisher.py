@@ -7,13 +7,13 @@ later commits) the input only then: that is what makes processing at-least-once.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import faust
 
 from swerve.streams.dead_letters import Origin, dead_letter
 from swerve.streams.envelope import EncodedEvent, child_traceparent, encode
-from swerve.streams.events import DeadLetterPosition
+from swerve.streams.events import AuditEvent, DeadLetterPosition
 from swerve.streams.metrics import DLQ
 from swerve.streams.publication import Publication
 
@@ -33,12 +33,24 @@ def incoming_traceparent(headers: Sequence[tuple[str, bytes]]) -> str | None:
     return None
 
 
-class Publisher:
-    """Publishes to swerve topics by short name and awaits the acknowledgements."""
+# The hook that signs an audit event just before it is sent (``swerve.audit.signing.AuditSigner``).
+AuditSigning = Callable[[AuditEvent], AuditEvent]
 
-    def __init__(self, topics: Mapping[str, faust.TopicT], source: str):
+
+class Publisher:
+    """Publishes to swerve topics by short name and awaits the acknowledgements.
+
+    Args:
+        topics: faust topics by short name (``TopicNames``).
+        source: the CloudEvents source of what this worker publishes.
+        sign_audit: applied to every ``audit`` publication before it is encoded; None
+            publishes audit events unsigned.
+    """
+
+    def __init__(self, topics: Mapping[str, faust.TopicT], source: str, sign_audit: AuditSigning | None = None):
         self.topics = topics
         self.source = source
+        self.sign_audit = sign_audit
 
     async def _send(self, topic: str, encoded: EncodedEvent) -> Any:
         return await self.topics[topic].send(key=encoded.key, value=encoded.value, headers=encoded.headers)
@@ -52,7 +64,10 @@ class Publisher:
         pending = []
         for publications, parent in groups:
             for publication in publications:
-                encoded = encode(publication.event, source=self.source, traceparent=child_traceparent(parent))
+                event = publication.event
+                if publication.topic == "audit" and self.sign_audit is not None and isinstance(event, AuditEvent):
+                    event = self.sign_audit(event)
+                encoded = encode(event, source=self.source, traceparent=child_traceparent(parent))
                 pending.append(await self._send(publication.topic, encoded))
         await asyncio.gather(*pending)
 

@@ -11,10 +11,11 @@ import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 
 from swerve.errors import ConfigurationError
 from swerve.media import MediaLimits
+from swerve.media.confinement import covers
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 # Mechanisms that work with a username and password; OAUTHBEARER and GSSAPI need more than
@@ -136,6 +137,26 @@ class Settings(BaseModel):
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / ".swerve")
     audit: AuditSettings = AuditSettings()
 
+    @model_validator(mode="after")
+    def _confine_references(self) -> Settings:
+        # Unset, SWERVE_MEDIA_ALLOWED_URI_BASES is the worker's own image store: a reference
+        # an event carries can point nowhere else (docs/security.md, "Image references").
+        if self.media.allowed_uri_bases is None:
+            try:
+                self.media = MediaLimits.model_validate({**self.media.model_dump(), "allowed_uri_bases": (self.image_store_uri,)})
+            except ValidationError as exc:
+                raise ValueError(
+                    f"SWERVE_IMAGE_STORE_URI {self.image_store_uri!r} cannot serve as the default "
+                    f"SWERVE_MEDIA_ALLOWED_URI_BASES: {exc.errors()[0]['msg']}"
+                ) from exc
+        elif not any(covers(base, self.image_store_uri) for base in self.media.allowed_uri_bases):
+            raise ValueError(
+                f"SWERVE_IMAGE_STORE_URI {self.image_store_uri!r} is not under any of "
+                f"SWERVE_MEDIA_ALLOWED_URI_BASES ({', '.join(self.media.allowed_uri_bases) or 'none'}): "
+                "the worker could not read back the images it stores"
+            )
+        return self
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         """Read ``SWERVE_*`` variables; unset ones keep their defaults.
@@ -167,5 +188,6 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(top)
         except ValidationError as exc:
-            problems = "; ".join(f"SWERVE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+            # A check across settings (e.g. the store against the allowed bases) has no field: its message names the variables.
+            problems = "; ".join((f"SWERVE_{'_'.join(map(str, e['loc'])).upper()}: " if e["loc"] else "") + e["msg"] for e in exc.errors())
             raise ConfigurationError(f"invalid swerve settings: {problems}") from exc

@@ -173,7 +173,7 @@ def test_given_a_store_that_lists_no_size_when_read_then_at_most_cap_plus_one_is
 def test_given_a_store_slower_than_the_timeout_when_read_then_store_unavailable_promptly(
     build: type[Build], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def stuck_read(uri: str, max_bytes: int, store: object) -> bytes:
+    def stuck_read(uri: str, max_bytes: int, store: object, target: object = None) -> bytes:
         time.sleep(2)
         return b""
 
@@ -265,3 +265,102 @@ def test_given_a_permission_error_when_read_then_unreachable_not_transient(
     monkeypatch.setattr(LocalFileSystem, "info", denied)
     with pytest.raises(MediaUnreachableError, match="PermissionError"):
         read_image_bytes(ref, store=store)
+
+
+# Confinement: a reference may point only under the allowed bases (docs/security.md).
+
+
+def _no_io(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_io(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("no filesystem may be opened for a reference outside the allow-list")
+
+    monkeypatch.setattr(fetch_module, "url_to_fs", no_io)
+
+
+def test_given_a_store_and_no_bases_when_a_ref_under_the_store_is_read_then_its_bytes(
+    build: type[Build], file_store: ImageStore
+) -> None:
+    data = build.png(32, 32)
+    ref = ImageRef.from_bytes(data, limits=_BY_REFERENCE, store=file_store)
+    assert read_image_bytes(ref, store=file_store) == data
+
+
+def test_given_a_store_and_no_bases_when_a_ref_outside_the_store_is_read_then_refused_without_io(
+    build: type[Build], file_store: ImageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a real PNG next to the store, not in it
+    data = build.png()
+    outside = tmp_path / "elsewhere.png"
+    outside.write_bytes(data)
+    _no_io(monkeypatch)
+    # Then the store is the allow-list: refused before any filesystem is opened
+    with pytest.raises(MediaUnreachableError, match="outside the allowed locations"):
+        read_image_bytes(_uri_ref(data, outside.as_uri()), store=file_store)
+
+
+def test_given_bases_when_a_ref_is_read_then_the_bases_and_not_the_store_decide(
+    build: type[Build], file_store: ImageStore, memory_store: ImageStore
+) -> None:
+    data = build.png(32, 32)
+    in_memory = ImageRef.from_bytes(data, limits=_BY_REFERENCE, store=memory_store)
+    in_files = ImageRef.from_bytes(data, limits=_BY_REFERENCE, store=file_store)
+    limits = MediaLimits(allowed_uri_bases=(memory_store.base_uri,))
+    assert read_image_bytes(in_memory, limits, store=file_store) == data
+    with pytest.raises(MediaUnreachableError, match="outside the allowed locations"):
+        read_image_bytes(in_files, limits, store=file_store)
+
+
+def test_given_empty_bases_when_any_ref_is_read_then_refused(build: type[Build], memory_store: ImageStore) -> None:
+    ref = ImageRef.from_bytes(build.png(32, 32), limits=_BY_REFERENCE, store=memory_store)
+    with pytest.raises(MediaUnreachableError, match="outside the allowed locations"):
+        read_image_bytes(ref, MediaLimits(allowed_uri_bases=()), store=memory_store)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "problem"),
+    [("/../images/ab/x.png", "'..' path segment"), ("/%2e%2e/x.png", "'%'"), ("//ab/x.png", "empty")],
+)
+def test_given_a_ref_with_a_path_trick_when_read_then_refused_naming_only_the_text(
+    build: type[Build], file_store: ImageStore, monkeypatch: pytest.MonkeyPatch, suffix: str, problem: str
+) -> None:
+    _no_io(monkeypatch)
+    uri = file_store.base_uri + suffix
+    with pytest.raises(MediaUnreachableError, match="is refused") as caught:
+        read_image_bytes(_uri_ref(build.png(), uri), store=file_store)
+    assert problem in caught.value.message
+
+
+def test_given_a_trusted_caller_without_store_or_bases_when_a_dotdot_ref_is_read_then_still_refused(
+    build: type[Build], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_io(monkeypatch)
+    with pytest.raises(MediaUnreachableError, match="'..' path segment"):
+        read_image_bytes(_uri_ref(build.png(), (tmp_path / "a").as_uri() + "/../b.png"))
+
+
+def test_given_a_symlink_in_the_store_pointing_out_when_read_then_refused_as_outside(
+    build: type[Build], tmp_path: Path
+) -> None:
+    # Given a valid PNG outside the store, and a link to it planted inside the store
+    data = build.png()
+    (tmp_path / "secret.png").write_bytes(data)
+    store = ImageStore((tmp_path / "images").as_uri())
+    store.ensure_root()
+    (tmp_path / "images" / "ab").mkdir()
+    (tmp_path / "images" / "ab" / "link.png").symlink_to(tmp_path / "secret.png")
+    ref = _uri_ref(data, f"{store.base_uri}/ab/link.png")
+    # Then it is refused with the same words as any other outside reference
+    with pytest.raises(MediaUnreachableError) as caught:
+        read_image_bytes(ref, store=store)
+    assert caught.value.message == f"image reference {ref.uri!r} is outside the allowed locations (SWERVE_MEDIA_ALLOWED_URI_BASES)"
+
+
+def test_given_an_older_ref_without_a_tenant_folder_when_read_then_still_read(
+    build: type[Build], file_store: ImageStore
+) -> None:
+    data = build.png(32, 32)
+    old = ImageRef.from_bytes(data, limits=_BY_REFERENCE, store=file_store)
+    new = ImageRef.from_bytes(data, limits=_BY_REFERENCE, store=file_store, tenant="acme")
+    assert old.uri != new.uri and new.uri is not None and "/acme/" in new.uri
+    limits = MediaLimits(allowed_uri_bases=(file_store.base_uri,))
+    assert read_image_bytes(old, limits) == read_image_bytes(new, limits) == data

@@ -218,6 +218,25 @@ def test_given_a_store_readers_may_not_fetch_when_from_bytes_then_configuration_
         ImageRef.from_bytes(build.png(32, 32), limits=limits, store=memory_store)
 
 
+def test_given_a_store_outside_the_allowed_bases_when_from_bytes_then_configuration_error(
+    build: type[Build], memory_store: ImageStore
+) -> None:
+    # Given readers that accept only another place: writing there would hand out unreadable URIs
+    limits = MediaLimits(max_inline_bytes=16, allowed_uri_bases=(f"{memory_store.base_uri}-other",))
+    with pytest.raises(ConfigurationError, match="outside the allowed bases"):
+        ImageRef.from_bytes(build.png(32, 32), limits=limits, store=memory_store)
+
+
+def test_given_a_tenant_when_from_bytes_to_a_store_then_the_uri_is_under_its_folder(
+    build: type[Build], memory_store: ImageStore
+) -> None:
+    limits = MediaLimits(max_inline_bytes=16, allowed_uri_bases=(memory_store.base_uri,))
+    ref = ImageRef.from_bytes(build.png(32, 32), limits=limits, store=memory_store, tenant="acme")
+    assert ref.uri == f"{memory_store.base_uri}/acme/{ref.sha256[:2]}/{ref.sha256}.png"
+    image_ref = ImageRef.from_image(build.image(32, 32), limits=limits, store=memory_store, tenant="acme")
+    assert image_ref.uri is not None and image_ref.uri.startswith(f"{memory_store.base_uri}/acme/")
+
+
 def test_given_bad_bytes_when_from_bytes_then_the_matching_media_error(build: type[Build]) -> None:
     with pytest.raises(UnsupportedMediaTypeError, match="image/gif"):
         ImageRef.from_bytes(build.gif())

@@ -7,9 +7,15 @@ from typing import TYPE_CHECKING
 
 import fsspec
 import pytest
-from swerve.errors import ConfigurationError, MediaIntegrityError, StoreUnavailableError, UnsupportedMediaTypeError
+from swerve.errors import (
+    ConfigurationError,
+    MediaIntegrityError,
+    SchemaViolationError,
+    StoreUnavailableError,
+    UnsupportedMediaTypeError,
+)
 from swerve.media import ImageStore, sha256_hex
-from swerve.media.store import uri_scheme
+from swerve.media.store import tenant_segment, uri_scheme
 
 if TYPE_CHECKING:
     from tests.media.conftest import Build
@@ -131,3 +137,52 @@ def test_given_an_unwritable_root_when_ensured_then_configuration_error_names_it
     blocker.write_bytes(b"not a directory")
     with pytest.raises(ConfigurationError, match="cannot be written"):
         ImageStore((blocker / "images").as_uri()).ensure_root()
+
+
+# -- per-tenant folders ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("store_fixture", ["file_store", "memory_store"])
+def test_given_a_tenant_when_put_then_the_object_goes_under_its_folder(
+    build: type[Build], store_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    store: ImageStore = request.getfixturevalue(store_fixture)
+    data = build.png()
+    digest = sha256_hex(data)
+
+    uri = store.put(data, sha256=digest, media_type="image/png", tenant="acme-prod_1")
+
+    assert uri == f"{store.base_uri}/acme-prod_1/{digest[:2]}/{digest}.png"
+    with fsspec.open(uri, "rb") as stream:
+        assert stream.read() == data
+    assert store.put(data, sha256=digest, media_type="image/png", tenant="acme-prod_1") == uri
+    assert store.put(data, sha256=digest, media_type="image/png", tenant="other") != uri
+
+
+def test_given_an_established_store_when_a_new_tenant_writes_then_its_folder_is_created(
+    build: type[Build], tmp_path: Path
+) -> None:
+    # Given a worker's store that may not create its root, but whose root exists
+    store = ImageStore((tmp_path / "images").as_uri(), create_root=False)
+    store.ensure_root()
+    data = build.png()
+    uri = store.put(data, sha256=sha256_hex(data), media_type="image/png", tenant="new-tenant")
+    assert Path(uri.removeprefix("file://")).read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    "tenant", ["", "..", ".", ".hidden", "a/b", "../etc", "a\\b", "a%2fb", "a b", "tenant\x00", "é", "x" * 65]
+)
+def test_given_a_tenant_that_is_not_a_safe_folder_name_when_put_then_refused_and_nothing_written(
+    build: type[Build], tmp_path: Path, tenant: str
+) -> None:
+    store = ImageStore((tmp_path / "images").as_uri())
+    data = build.png()
+    with pytest.raises(SchemaViolationError, match="cannot name a folder in the image store"):
+        store.put(data, sha256=sha256_hex(data), media_type="image/png", tenant=tenant)
+    assert not (tmp_path / "images").exists() or not any((tmp_path / "images").rglob("*"))
+
+
+def test_given_a_safe_tenant_when_checked_then_it_is_its_own_folder_name() -> None:
+    assert tenant_segment("default") == "default"
+    assert tenant_segment("A" * 64) == "A" * 64

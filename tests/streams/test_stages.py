@@ -105,7 +105,7 @@ def test_given_an_audit_record_then_its_hash_covers_the_record_and_omits_inline_
     audit = outputs[-1].event
     assert audit.output_ids == [outputs[0].event.id, outputs[1].event.id]
     assert audit.record["outputs"][1]["body"]["image"]["data"] is None
-    from swerve.streams.publication import canonical_sha256
+    from swerve.audit import canonical_sha256
 
     assert audit.record_sha256 == canonical_sha256(audit.record)
 
