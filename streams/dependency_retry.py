@@ -53,7 +53,7 @@ async def retry_transient(call: Callable[[], Awaitable[T]], *, step: str, budget
 
     retrying = AsyncRetrying(
         stop=stop_after_delay(budget_s),
-        wait=wait_exponential_jitter(0.1, max=max_wait_s),
+        wait=wait_exponential_jitter(multiplier=0.1, max=max_wait_s),
         retry=retry_if_exception(is_transient),
         before_sleep=note_retry,
         reraise=True,
