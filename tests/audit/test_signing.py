@@ -17,7 +17,7 @@ def test_given_keygen_then_the_private_key_is_private_and_signs_what_the_public_
     result = CliRunner().invoke(app, ["audit", "keygen", str(tmp_path / "keys")])
     assert result.exit_code == 0, result.output
     private, public = tmp_path / "keys" / "audit.key", tmp_path / "keys" / "audit.pem"
-    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and public.exists()
     signer = AuditSigner.from_file(private)
     assert f"key id {signer.key_id}" in result.output
     signed = signer.sign({"a": 1, "key_id": "ignored", "signature": "ignored"})
