@@ -22,6 +22,7 @@ from swerve.streams.topic_reading import open_consumer, read_to_end, topic_parti
 from swerve.streams.topics import TopicNames
 
 # The integration suite's fixtures, shared: a session broker, per-test topics, worker processes.
+from ..integration.conftest import WorkerProcess, wait_until
 from ..integration.conftest import broker, settings, start_worker, swerve_env  # noqa: F401
 
 
@@ -83,6 +84,14 @@ def read_dead_letters(settings: Settings) -> list[tuple[ConsumedRecord, dict[str
 
 def delivered_requests(settings: Settings) -> set[str]:
     return set(read_outcomes(settings).ids_by_request)
+
+
+def settled_outcomes(settings: Settings, expected: set[str], worker: WorkerProcess, timeout_s: float) -> Outcomes:
+    """Wait until every expected request has an outcome, then check it has exactly one after dedupe."""
+    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=timeout_s), worker.log_tail()
+    outcomes = read_outcomes(settings)
+    outcomes.assert_exactly_one_each(expected)
+    return outcomes
 
 
 @pytest.fixture

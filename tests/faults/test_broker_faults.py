@@ -15,7 +15,7 @@ from swerve.streams.settings import Settings
 
 from ..integration.builders import generation
 from ..integration.conftest import WorkerProcess, wait_until
-from .conftest import delivered_requests, read_dead_letters, read_outcomes
+from .conftest import delivered_requests, read_dead_letters, settled_outcomes
 from .policies import fault_policy, pacing_detector
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -43,9 +43,7 @@ def test_given_the_broker_paused_mid_batch_so_publishes_fail_then_they_are_retri
 
         # Then, once it answers again, every request has exactly one outcome and none is dead-lettered
         expected = {e.request_id for e in events}
-        assert wait_until(lambda: delivered_requests(own_settings) >= expected, timeout_s=180), worker.log_tail()
-        outcomes = read_outcomes(own_settings)
-        outcomes.assert_exactly_one_each(expected)
+        outcomes = settled_outcomes(own_settings, expected, worker, timeout_s=180)
         print(f"broker paused mid-run: {len(outcomes.records)} delivery records, {outcomes.duplicates()} duplicates removed")
         assert read_dead_letters(own_settings) == [] and worker.alive, worker.log_tail()
     finally:

@@ -14,9 +14,7 @@ import re
 import signal
 import urllib.error
 import urllib.request
-import uuid
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -40,30 +38,10 @@ MAX_OUTAGE_LINES = 40
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    broker = EmbeddedBroker(port=free_port(), log_path=tmp_path / "tansu.log")
-    broker.start()
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
-def swerve_env(own_broker: EmbeddedBroker, tmp_path: Path) -> dict[str, str]:
-    """conftest's worker environment, on this test's own broker, probing every second."""
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    return {
-        "SWERVE_KAFKA_BOOTSTRAP": own_broker.bootstrap,
-        "SWERVE_TOPIC_PREFIX": prefix,
-        "SWERVE_WORKER_APP_ID": f"swerve-{prefix}",
-        "SWERVE_WORKER_SESSION_TIMEOUT_S": "6",
-        "SWERVE_WORKER_HEARTBEAT_INTERVAL_S": "1",
-        "SWERVE_WORKER_COMMIT_INTERVAL_S": "0.5",
-        "SWERVE_WORKER_TOPIC_PARTITIONS": "4",
-        "SWERVE_WORKER_PROBE_INTERVAL_S": "1",
-        "SWERVE_WORKER_PROBE_TIMEOUT_S": "2",
-        "SWERVE_IMAGE_STORE_URI": (tmp_path / "images").as_uri(),
-        "SWERVE_DATA_DIR": str(tmp_path / "data"),
-    }
+def swerve_env(swerve_env: dict[str, str], own_broker: EmbeddedBroker) -> dict[str, str]:
+    """conftest's worker environment, on this test's own broker (``own_broker``), probing every second."""
+    return {**swerve_env, "SWERVE_KAFKA_BOOTSTRAP": own_broker.bootstrap,
+            "SWERVE_WORKER_PROBE_INTERVAL_S": "1", "SWERVE_WORKER_PROBE_TIMEOUT_S": "2"}
 
 
 def probe(worker: WorkerProcess, path: str) -> tuple[int, str]:

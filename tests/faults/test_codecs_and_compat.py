@@ -18,7 +18,7 @@ from swerve.streams.topics import TopicNames
 
 from ..integration.builders import generation
 from ..integration.conftest import wait_until
-from .conftest import delivered_requests, read_dead_letters, read_outcomes
+from .conftest import delivered_requests, read_dead_letters, settled_outcomes
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -48,8 +48,7 @@ def test_given_messages_compressed_by_librdkafka_with_every_codec_then_each_is_d
 
     # When it has consumed them, then every one is delivered, none dead-lettered, the worker up
     expected = {e.request_id for events in by_codec.values() for e in events}
-    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=120), worker.log_tail()
-    read_outcomes(settings).assert_exactly_one_each(expected)
+    settled_outcomes(settings, expected, worker, timeout_s=120)
     assert read_dead_letters(settings) == [] and worker.alive
 
     # ... swerve's own reader (behind `swerve tail`) decodes the compressed input topic
@@ -91,9 +90,7 @@ def test_given_a_generation_with_unknown_fields_at_the_top_and_in_the_image_then
 
     # Then each is delivered as it was generated, and nothing is dead-lettered
     expected = {e.request_id for e in events}
-    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=120), worker.log_tail()
-    outcomes = read_outcomes(settings)
-    outcomes.assert_exactly_one_each(expected)
+    outcomes = settled_outcomes(settings, expected, worker, timeout_s=120)
     assert {d.outcome for d in outcomes.final().values()} == {"original"}
     assert read_dead_letters(settings) == []
     # ... and an older event (the generation as this version writes it) still decodes too

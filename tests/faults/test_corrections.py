@@ -13,7 +13,7 @@ from swerve.streams.settings import Settings
 
 from ..integration.builders import generation
 from ..integration.conftest import wait_until
-from .conftest import delivered_requests, read_outcomes
+from .conftest import delivered_requests, settled_outcomes
 from .policies import fault_policy
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -30,9 +30,7 @@ def test_given_a_corrector_out_of_gpu_memory_then_blocked_as_infrastructure_and_
     asyncio.run(publish_events(settings, "generations", events))
 
     expected = {e.request_id for e in events}
-    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=120), worker.log_tail()
-    outcomes = read_outcomes(settings)
-    outcomes.assert_exactly_one_each(expected)
+    outcomes = settled_outcomes(settings, expected, worker, timeout_s=120)
     final = outcomes.final()
     # Then the flagged ones are blocked for infrastructure, not for exhausting their attempts
     for event in flagged:
@@ -51,9 +49,7 @@ def test_given_a_corrector_out_of_memory_once_then_the_retry_delivers_the_replac
     worker = start_worker(SWERVE_POLICY_PATH=str(policy))
     asyncio.run(publish_events(settings, "generations", events))
     expected = {e.request_id for e in events}
-    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=120), worker.log_tail()
-    outcomes = read_outcomes(settings)
-    outcomes.assert_exactly_one_each(expected)
+    outcomes = settled_outcomes(settings, expected, worker, timeout_s=120)
     assert {d.outcome for d in outcomes.final().values()} == {"replacement"}
 
 
@@ -66,10 +62,8 @@ def test_given_a_correction_longer_than_the_session_timeout_then_no_rebalance_an
     worker = start_worker(SWERVE_POLICY_PATH=str(policy))
     asyncio.run(publish_events(settings, "generations", events))
     expected = {e.request_id for e in events}
-    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=150), worker.log_tail()
     # Then each is replaced, and written once: heartbeats went on while the correction ran
-    outcomes = read_outcomes(settings)
-    outcomes.assert_exactly_one_each(expected)
+    outcomes = settled_outcomes(settings, expected, worker, timeout_s=150)
     assert {d.outcome for d in outcomes.final().values()} == {"replacement"}
     assert outcomes.duplicates() == 0 and len(outcomes.records) == len(expected)
     assert worker.alive
@@ -89,9 +83,7 @@ def test_given_a_rebalance_in_the_middle_of_corrections_then_every_duplicate_is_
 
     # Then every request ends with exactly one outcome after dedupe, none lost
     expected = {e.request_id for e in events}
-    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=240), second.log_tail()
-    outcomes = read_outcomes(settings)
-    outcomes.assert_exactly_one_each(expected)
+    outcomes = settled_outcomes(settings, expected, second, timeout_s=240)
     assert {d.outcome for d in outcomes.final().values()} == {"replacement"}
     print(f"rebalance mid-correction: {len(outcomes.records)} delivery records, {outcomes.duplicates()} removed by dedupe")
     assert "partitions revoked in a rebalance" in first.log_tail(400), "no rebalance happened: the test proves nothing"

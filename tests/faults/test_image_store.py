@@ -17,7 +17,7 @@ from swerve.streams.settings import Settings
 
 from ..integration.builders import generation, png_bytes
 from ..integration.conftest import wait_until
-from .conftest import delivered_requests, read_dead_letters, read_outcomes
+from .conftest import delivered_requests, read_dead_letters, settled_outcomes
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -57,9 +57,7 @@ def test_given_an_image_store_gone_for_a_few_seconds_then_reads_are_retried_and_
 
     # Then every generation is delivered as it was, once, and nothing was dead-lettered
     expected = {e.request_id for e in events} | {"warm-up-req-00900"}
-    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=120), worker.log_tail()
-    outcomes = read_outcomes(settings)
-    outcomes.assert_exactly_one_each(expected)
+    outcomes = settled_outcomes(settings, expected, worker, timeout_s=120)
     assert {d.outcome for d in outcomes.final().values()} == {"original"}
     assert read_dead_letters(settings) == [] and worker.alive
 
@@ -83,7 +81,5 @@ def test_given_an_image_store_gone_for_good_then_the_worker_exits_69_without_com
     root.with_name("images-away").rename(root)
     restarted = start_worker()
     expected = {e.request_id for e in events} | {"warm-up-req-00900"}
-    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=120), restarted.log_tail()
-    outcomes = read_outcomes(settings)
-    outcomes.assert_exactly_one_each(expected)
+    outcomes = settled_outcomes(settings, expected, restarted, timeout_s=120)
     assert {d.outcome for d in outcomes.final().values()} == {"original"} and read_dead_letters(settings) == []

@@ -16,7 +16,7 @@ from swerve.streams.topics import TopicNames
 
 from ..integration.builders import generation
 from ..integration.conftest import wait_until
-from .conftest import delivered_requests, read_dead_letters, read_outcomes, snapshot
+from .conftest import delivered_requests, read_dead_letters, settled_outcomes, snapshot
 from .policies import fault_policy, pacing_detector
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -47,9 +47,7 @@ def test_given_the_detect_role_sigkilled_at_a_seeded_random_point_then_a_new_one
 
     # Then every request has exactly one outcome, flagged ones replaced
     expected = {e.request_id for e in events}
-    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=180), restarted.log_tail()
-    outcomes = read_outcomes(settings)
-    outcomes.assert_exactly_one_each(expected)
+    outcomes = settled_outcomes(settings, expected, restarted, timeout_s=180)
     final = outcomes.final()
     assert {r for r, d in final.items() if d.outcome == "replacement"} == {e.request_id for e in events[::8]}
     print(f"detect killed after {kill_after}: {len(outcomes.records)} delivery records, {outcomes.duplicates()} duplicates removed")
@@ -74,9 +72,7 @@ def test_given_the_correct_role_sigkilled_at_a_seeded_random_point_then_a_new_on
     restarted = start_worker("correct", **env)
 
     expected = {e.request_id for e in events}
-    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=180), restarted.log_tail()
-    outcomes = read_outcomes(settings)
-    outcomes.assert_exactly_one_each(expected)
+    outcomes = settled_outcomes(settings, expected, restarted, timeout_s=180)
     assert {d.outcome for d in outcomes.final().values()} == {"replacement"}
     print(f"correct killed after {kill_after}: {len(outcomes.records)} delivery records, {outcomes.duplicates()} duplicates removed")
     assert restarted.alive
@@ -100,8 +96,6 @@ def test_given_two_workers_in_one_group_when_one_is_stopped_mid_run_then_the_oth
 
     # Then the other takes its partitions over and every request has exactly one outcome
     expected = {e.request_id for e in events}
-    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=180), staying.log_tail()
-    outcomes = read_outcomes(settings)
-    outcomes.assert_exactly_one_each(expected)
+    outcomes = settled_outcomes(settings, expected, staying, timeout_s=180)
     print(f"one of two stopped after {stop_after} (exit {code}): {len(outcomes.records)} records, {outcomes.duplicates()} duplicates removed")
     assert staying.alive

@@ -16,7 +16,7 @@ from swerve.streams.settings import Settings
 
 from ..integration.builders import generation
 from ..integration.conftest import wait_until
-from .conftest import delivered_requests, read_dead_letters, read_outcomes
+from .conftest import delivered_requests, read_dead_letters, settled_outcomes
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -42,8 +42,6 @@ def test_given_an_unforeseen_error_while_publishing_a_batch_then_the_worker_halt
     # ... and a worker without the fault, in the same group, delivers everything: nothing was acked unpublished
     restarted = start_worker(SWERVE_WORKER_DETECT_BATCH_SIZE="8")
     expected = {e.request_id for e in events}
-    assert wait_until(lambda: delivered_requests(settings) >= expected, timeout_s=120), restarted.log_tail()
-    outcomes = read_outcomes(settings)
-    outcomes.assert_exactly_one_each(expected)
+    outcomes = settled_outcomes(settings, expected, restarted, timeout_s=120)
     print(f"unforeseen error: {len(delivered_before)} delivered before the halt, {len(outcomes.records)} records in all")
     assert read_dead_letters(settings) == [] and restarted.alive
