@@ -8,7 +8,9 @@ timestamps of its first and last output, so process start-up is not counted.
   output topic with acks=all, waits for the acks, then commits (at-least-once, no decoding).
 - swerve: a `swerve worker --role detect` process under a policy with no detectors: it decodes
   the CloudEvents envelope and contract, fetches and verifies each image (sha256, bounds),
-  writes a verdict, a delivery and an audit record, and commits after the acks.
+  claims each event id (unless claims are off), writes a verdict, a delivery and an audit
+  record, and commits after the acks. Measured twice, with event-id claims on (the default)
+  and off, each on topics of its own prefix.
 
 Usage: python benchmarks/stream_throughput.py [--events 2000]
 """
@@ -93,10 +95,12 @@ def measure_baseline(settings: Settings, events: list[GenerationEvent]) -> float
     return rate([r.timestamp_ms for r in records])
 
 
-def measure_swerve(settings: Settings, env: dict[str, str], events: list[GenerationEvent], workdir: Path) -> float:
+def measure_swerve(base_env: dict[str, str], events: list[GenerationEvent], workdir: Path, prefix: str, id_claims: bool) -> float:
+    env = {**base_env, "SWERVE_TOPIC_PREFIX": prefix, "SWERVE_WORKER_APP_ID": prefix, "SWERVE_WORKER_ID_CLAIMS": str(id_claims).lower()}
+    settings = Settings.from_env(env)
     asyncio.run(ensure_topics(settings))
     asyncio.run(publish_events(settings, "generations", events))
-    log = open(workdir / "worker.log", "wb")
+    log = open(workdir / f"worker-{prefix}.log", "wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "swerve.streams.cli", "worker", "--role", "detect", "--loglevel", "warning"],
         env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
@@ -109,7 +113,7 @@ def measure_swerve(settings: Settings, env: dict[str, str], events: list[Generat
                 break
             time.sleep(1)
         else:
-            raise RuntimeError(f"swerve delivered {len(records)} of {len(events)} within 600 s; see {workdir}/worker.log")
+            raise RuntimeError(f"swerve delivered {len(records)} of {len(events)} within 600 s; see {workdir}/worker-{prefix}.log")
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
@@ -132,12 +136,14 @@ def main() -> None:
         settings = Settings.from_env(env)
         events = make_events(args.events, ImageStore(settings.image_store_uri))
         baseline = measure_baseline(settings, events)
-        swerve = measure_swerve(settings, env, events, workdir)
+        swerve = measure_swerve(env, events, workdir, "swerve", id_claims=True)
+        unclaimed = measure_swerve(env, events, workdir, "unclaimed", id_claims=False)
     print(f"events: {args.events} (64x64 PNG by file:// reference), broker: embedded Tansu, cores: {os.cpu_count()}")
-    print(f"{'pipeline':<48} {'events/s':>10}")
-    print(f"{'raw aiokafka consume -> produce -> commit':<48} {baseline:>10.0f}")
-    print(f"{'swerve detect worker (no detectors, pass-through)':<48} {swerve:>10.0f}")
-    print(f"ratio swerve / raw: {swerve / baseline:.2f}")
+    print(f"{'pipeline':<56} {'events/s':>10}")
+    print(f"{'raw aiokafka consume -> produce -> commit':<56} {baseline:>10.0f}")
+    print(f"{'swerve detect worker (no detectors, pass-through)':<56} {swerve:>10.0f}")
+    print(f"{'swerve detect worker, event-id claims off':<56} {unclaimed:>10.0f}")
+    print(f"ratio swerve / raw: {swerve / baseline:.2f} (claims off: {unclaimed / baseline:.2f})")
 
 
 if __name__ == "__main__":

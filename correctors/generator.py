@@ -39,6 +39,8 @@ def request_seed(request_id: str, seed: int | None) -> int:
     return int(seed) if seed is not None else int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16)
 
 
+# Denoising steps a generator accepts: more than any scheduler's training schedule (1000) is a typo.
+MAX_STEPS = 1000
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
@@ -78,8 +80,8 @@ class DiffusersGenerator:
 
     def __init__(self, pipeline: StableDiffusionPipeline, model_id: str, steps: int = 25, guidance_scale: float = 7.5,
                  height: int | None = None, width: int | None = None, lock: threading.RLock | None = None):
-        if steps < 1:
-            raise ConfigurationError(f"steps must be >= 1, got {steps}")
+        if not 1 <= steps <= MAX_STEPS:
+            raise ConfigurationError(f"steps must be within 1..{MAX_STEPS}, got {steps}")
         native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
         self.pipeline, self.model_id, self.steps, self.guidance_scale = pipeline, model_id, steps, guidance_scale
         self.height, self.width = height or native, width or native

@@ -11,6 +11,7 @@ class you can act on; never catch ``Exception`` to hide a failure.
     │   ├── MalformedEventError      not UTF-8, not JSON, missing required headers
     │   ├── SchemaViolationError     valid JSON that breaks the event contract
     │   ├── TenantMismatchError      the body claims a tenant this worker is not bound to
+    │   ├── IdConflictError          the event id was first used for other content
     │   └── MediaError               an image that cannot be trusted or decoded
     │       ├── MediaTooLargeError       over the byte limit
     │       ├── DecompressionBombError   over the pixel limit
@@ -44,6 +45,7 @@ __all__ = [
     "MalformedEventError",
     "SchemaViolationError",
     "TenantMismatchError",
+    "IdConflictError",
     "MediaError",
     "MediaTooLargeError",
     "DecompressionBombError",
@@ -102,6 +104,11 @@ class SchemaViolationError(InvalidInputError):
 
 class TenantMismatchError(InvalidInputError):
     """The event's body names a tenant other than the one its source (a pinned worker) is bound to."""
+
+
+class IdConflictError(InvalidInputError):
+    """The event id was claimed first by an event of other content: delivering this one
+    under the outputs' shared ids would make a consumer that dedupes by id drop one of them."""
 
 
 class MediaError(InvalidInputError):

@@ -47,6 +47,10 @@ __all__ = ["ImageRef"]
 
 _URI_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*://"
 
+# The longest side any allowed format can declare: JPEG's 16-bit fields (WebP's limit is
+# 16,383; PNG's 2^31 - 1 is left to the pixel limit). A larger declared side is refused at decode.
+MAX_SIDE = 65_535
+
 
 def _require_strict_base64(value: object) -> object:
     # Base64Bytes decodes leniently: it drops characters outside the alphabet, so raw image
@@ -107,8 +111,8 @@ class ImageRef(BaseModel):
         pattern=SHA256_HEX_PATTERN,
         description="sha256 of the encoded bytes, 64 lowercase hex characters.",
     )
-    width: PositiveInt = Field(description="Width in pixels, as the header declares it.")
-    height: PositiveInt = Field(description="Height in pixels, as the header declares it.")
+    width: PositiveInt = Field(le=MAX_SIDE, description="Width in pixels, as the header declares it.")
+    height: PositiveInt = Field(le=MAX_SIDE, description="Height in pixels, as the header declares it.")
     data: InlineData | None = Field(
         default=None, repr=False, description="The encoded image inline, base64."
     )

@@ -21,7 +21,7 @@ async def ensure_topics(settings: Settings) -> dict[str, str]:
         missing = [name for name in names if name not in existing]
         status = {name: "exists" for name in names if name in existing}
         if missing:
-            new = [NewTopic(name, settings.worker.topic_partitions, settings.worker.replication_factor) for name in missing]
+            new = [NewTopic(name, settings.worker.topic_partitions, settings.worker.replication_factor, topic_configs=_configs(settings, name)) for name in missing]
             response = await admin.create_topics(new)
             for topic, code, message in _topic_errors(response):
                 if code not in (0, TopicAlreadyExistsError.errno):
@@ -42,6 +42,13 @@ async def missing_topics(settings: Settings) -> list[str]:
     finally:
         await admin.close()
     return [name for name in names if name not in existing]
+
+
+def _configs(settings: Settings, name: str) -> dict[str, str]:
+    """Per-topic configs: the claims topic keeps claims as long as workers remember them."""
+    if name == TopicNames(settings.topic_prefix).claims:
+        return {"retention.ms": str(int(settings.worker.id_claims_retention_h * 3_600_000))}
+    return {}
 
 
 def _topic_errors(response: object) -> list[tuple[str, int, str | None]]:

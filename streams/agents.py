@@ -26,6 +26,7 @@ from swerve.media import ImageStore
 from swerve.streams import detect_stage, screen_stage
 from swerve.streams.batch_runner import BatchRunner, Stage
 from swerve.streams.correct_stage import CorrectStage
+from swerve.streams.identity_claims import Claim, IdentityClaims
 from swerve.streams.inputs import decode_flagged, decode_generation, decode_prompt
 from swerve.streams.judging import Judge
 from swerve.streams.metrics import READY
@@ -47,6 +48,22 @@ def prepared(what: str, build: Any) -> None:
         raise ConfigurationError(f"cannot build {what}: {type(exc).__name__}: {exc}") from exc
 
 
+def identity_claims(topics: dict[str, faust.TopicT], settings: Settings) -> IdentityClaims | None:
+    """The claims log of event ids, unless ``SWERVE_WORKER_ID_CLAIMS=false``."""
+    worker = settings.worker
+    if not worker.id_claims:
+        log.warning("event-id claims are off (SWERVE_WORKER_ID_CLAIMS=false): an id reused for other content is not detected")
+        return None
+    return IdentityClaims(
+        topics["claims"].get_topic_name(),
+        lambda key, value: topics["claims"].send(key=key, value=value),
+        settings.kafka.aiokafka_kwargs(),
+        fetch_max_wait_ms=worker.id_claims_fetch_wait_ms,
+        retention_s=worker.id_claims_retention_h * 3600,
+        readback_timeout_s=worker.probe_timeout_s * 2,
+    )
+
+
 def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Settings, policy: Policy, role: Role) -> None:
     """Register the agents for ``role`` on ``app``, after building what they need.
 
@@ -56,7 +73,8 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
     judge = Judge()
     sign_audit = audit_signer(settings.audit.signing_key_path)  # None, with one warning, without a key
     publisher = Publisher(topics, source=f"/swerve/{settings.worker.app_id}", sign_audit=sign_audit)
-    runner = BatchRunner(publisher, policy.full_version, settings.worker.dependency_retry_s, lambda tp: app.consumer.highwater(tp))
+    claims = identity_claims(topics, settings) if role in ("screen", "detect", "all") else None
+    runner = BatchRunner(publisher, policy.full_version, settings.worker.dependency_retry_s, lambda tp: app.consumer.highwater(tp), claims)
     store = ImageStore(settings.image_store_uri, create_root=False)
     limits = settings.media
     worker = settings.worker
@@ -86,6 +104,7 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
             partial(detect_stage.fail_closed, policy),
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="swerve-detect"),
             rejects_to_delivery=True,
+            claim=lambda item: Claim.of(item.event),
         )
 
         @app.agent(topics["generations"], name="swerve.detect")
@@ -104,6 +123,7 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
             partial(screen_stage.fail_closed, policy),
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="swerve-screen"),
             rejects_to_delivery=False,
+            claim=Claim.of,
         )
 
         @app.agent(topics["prompts"], name="swerve.screen")

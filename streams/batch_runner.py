@@ -11,6 +11,9 @@
   still fails gets its stage's fail-closed outcome, with the exception as its reason.
 - **Anything else**, or a stop with inputs in hand: ``halt`` before faust can acknowledge.
 
+A stage with a ``claim`` has each input's event id claimed (``identity_claims``) while the
+batch is judged; an input whose id was first claimed with other content is bad input too.
+
 This module must never let an exception reach faust: faust would acknowledge the batch.
 """
 
@@ -21,12 +24,14 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Generic, Literal, Sequence, TypeVar
 
 import faust
 
 from swerve.streams import exit_codes
 from swerve.streams.dependency_retry import is_transient, retry_transient
+from swerve.streams.identity_claims import Claim, IdentityClaims
 from swerve.streams.metrics import CORRECTION_ATTEMPTS, EVENTS, OUTCOMES, STAGE_SECONDS, observe_lag
 from swerve.streams.publication import Publication
 from swerve.streams.publisher import Publisher, incoming_traceparent, message_headers
@@ -50,6 +55,8 @@ class Stage(Generic[ItemT]):
         pool: where decode and run execute, off the event loop.
         rejects_to_delivery: whether a dead-lettered input gets a ``rejected`` delivery
             (generations and flagged events; a prompt's outcome is not a delivery).
+        claim: an item -> its claim to its event id, for inputs that producers name
+            (generations, prompts); None for inputs swerve itself made.
     """
 
     name: Literal["detect", "correct", "screen"]
@@ -58,6 +65,7 @@ class Stage(Generic[ItemT]):
     fail_closed: Callable[[ItemT, BaseException], list[Publication]]
     pool: ThreadPoolExecutor
     rejects_to_delivery: bool
+    claim: Callable[[ItemT], Claim] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,8 +114,16 @@ def run_isolated(stage: Stage[ItemT], items: list[ItemT]) -> list[list[Publicati
 class BatchRunner:
     """Runs batches for the agents of one worker; publishes through ``publisher``."""
 
-    def __init__(self, publisher: Publisher, policy_version: str, retry_budget_s: float, highwater: Callable[[Any], int | None]):
+    def __init__(
+        self,
+        publisher: Publisher,
+        policy_version: str,
+        retry_budget_s: float,
+        highwater: Callable[[Any], int | None],
+        claims: IdentityClaims | None = None,
+    ):
         self.publisher = publisher
+        self.claims = claims
         self.policy_version = policy_version
         self.retry_budget_s = retry_budget_s
         self.highwater = highwater
@@ -142,22 +158,36 @@ class BatchRunner:
             return
         started = time.perf_counter()
         items = [item for _, item in decoded]
+        claims = [stage.claim(item) for item in items] if stage.claim is not None and self.claims is not None else []
+        # Claims travel to the broker and back while the batch is judged.
+        settling = None
+        if claims and self.claims is not None:
+            settling = asyncio.ensure_future(self._retrying(f"{stage.name}.identity", partial(self.claims.settle, claims)))
         outputs = await self._retrying(stage.name, lambda: loop.run_in_executor(stage.pool, run_isolated, stage, items))
         STAGE_SECONDS.labels(stage=stage.name).observe(time.perf_counter() - started)
-        groups = [(publications, incoming_traceparent(message_headers(event.message))) for (event, _), publications in zip(decoded, outputs)]
+        kept = list(zip(decoded, outputs))
+        if settling is not None:
+            kept = []
+            for pair, claim, conflict in zip(zip(decoded, outputs), claims, await settling):
+                if conflict is None:
+                    kept.append(pair)
+                else:
+                    await self._reject(stage, pair[0][0], conflict, "identity", outcome_key=f"{claim.key}#{claim.digest}")
+        outputs = [publications for _, publications in kept]
+        groups = [(publications, incoming_traceparent(message_headers(event.message))) for (event, _), publications in kept]
         await self._retrying(f"{stage.name}.publish", lambda: self.publisher.publish_batch(groups))
         for publications in outputs:
             self._count(stage.name, publications)
 
-    async def _reject(self, stage: Stage[Any], event: faust.EventT, error: BaseException) -> None:
+    async def _reject(self, stage: Stage[Any], event: faust.EventT, error: BaseException, step: str = "decode", outcome_key: str | None = None) -> None:
         """Dead-letter ``event`` and, when its request can be named, publish its ``rejected`` outcome."""
         message = event.message
         log.warning("%s: dead-lettering %s[%d]@%d: %s: %s", stage.name, message.topic, message.partition, message.offset, type(error).__name__, error)
-        position = await self._retrying("dlq", lambda: self.publisher.dead_letter(event, error, "decode"))
+        position = await self._retrying("dlq", lambda: self.publisher.dead_letter(event, error, step))
         if not stage.rejects_to_delivery:
             return
         headers = message_headers(message)
-        publications = rejected_outcome(stage.name, message.key, message.value, headers, error, position, self.policy_version)  # type: ignore[arg-type]
+        publications = rejected_outcome(stage.name, message.key, message.value, headers, error, position, self.policy_version, outcome_key)  # type: ignore[arg-type]
         if publications:
             await self._retrying("dlq.outcome", lambda: self.publisher.publish(publications, incoming_traceparent(headers)))
             OUTCOMES.labels(stage=stage.name, outcome="rejected", reason_class="invalid_input").inc()

@@ -26,6 +26,9 @@ from swerve.media import ImageRef
 # a larger one would fail deep inside a corrector instead of at the door.
 SEED_MAX = 2**63 - 1
 
+# The most correction attempts a policy may allow (Policy.max_attempts), so the most an event can count.
+MAX_ATTEMPTS = 10
+
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
@@ -93,7 +96,7 @@ class VerdictEvent(SwerveEvent):
     scores: list[DetectorScore]
     policy_version: str
     index_version: str | None = None
-    attempt: int = Field(default=0, ge=0, description="0 for the original, N for the N-th correction.")
+    attempt: int = Field(default=0, ge=0, le=MAX_ATTEMPTS, description="0 for the original, N for the N-th correction.")
 
 
 class FlaggedEvent(SwerveEvent):
@@ -115,7 +118,7 @@ class ReplacementEvent(SwerveEvent):
     image: ImageRef
     method: str
     parameters: dict[str, Any] = Field(default_factory=dict)
-    attempts: int = Field(ge=1)
+    attempts: int = Field(ge=1, le=MAX_ATTEMPTS)
     verification: VerdictEvent
     model_id: str | None = None
 

@@ -43,6 +43,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from swerve.errors import PolicyError
+from swerve.streams.events import MAX_ATTEMPTS
 from swerve.streams.tenant_rules import relaxations
 
 
@@ -77,7 +78,7 @@ class Rules(BaseModel):
     detectors: list[DetectorSpec] = Field(default_factory=list)
     prompt_detectors: list[DetectorSpec] = Field(default_factory=list, description="Run on swerve.prompts before generation.")
     correctors: list[CorrectorSpec] = Field(default_factory=list)
-    max_attempts: int = Field(default=3, ge=1, le=10)
+    max_attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS)
 
     @model_validator(mode="after")
     def _check_names(self) -> "Rules":
@@ -115,7 +116,7 @@ class TenantOverride(BaseModel):
     detectors: list[DetectorSpec] | None = None
     prompt_detectors: list[DetectorSpec] | None = None
     correctors: list[CorrectorSpec] | None = None
-    max_attempts: int | None = Field(default=None, ge=1, le=10)
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
 
 
 class Policy(Rules):

@@ -243,7 +243,7 @@ async def redrive(settings: Settings, selection: DeadLetterSelection, *, dry_run
 def _refuse_foreign_origins(settings: Settings, letters: list[DeadLetter]) -> None:
     """Raise if any origin is not one of this prefix's swerve topics, or is the DLQ itself."""
     topics = TopicNames(settings.topic_prefix)
-    allowed = [name for name in topics.all() if name != topics.dlq]
+    allowed = [name for name in topics.all() if name not in (topics.dlq, topics.claims)]
     foreign = [letter for letter in letters if letter.origin_topic not in allowed]
     if foreign:
         listed = ", ".join(f"{letter.position} -> {letter.origin_topic}" for letter in foreign[:5])

@@ -51,8 +51,13 @@ def rejected_outcome(
     error: BaseException,
     dead_letter: DeadLetterPosition,
     policy_version: str,
+    outcome_key: str | None = None,
 ) -> list[Publication]:
-    """The rejected delivery and its audit record, or nothing when no request id can be read."""
+    """The rejected delivery and its audit record, or nothing when no request id can be read.
+
+    ``outcome_key`` replaces the input's id as what the delivery id derives from: an input
+    refused for reusing another event's id must not share that event's delivery id.
+    """
     body = _body(value)
     request_id = _text(key, _MAX_ID_CHARS) or _text(body.get("request_id"), _MAX_ID_CHARS)
     if request_id is None:
@@ -64,7 +69,7 @@ def rejected_outcome(
     # The id a good outcome of this input would have had, so dedupe keeps one of them; with
     # no readable id, the dead letter's origin names the input.
     origin = f"{dead_letter.topic}/{dead_letter.partition}/{dead_letter.offset}"
-    outcome_of = generation_id or subject_id
+    outcome_of = outcome_key or generation_id or subject_id
     delivery = DeliveryEvent(
         id=derive_id(outcome_of, "delivery") if outcome_of else derive_id(origin, "rejected"),
         request_id=request_id,

@@ -112,6 +112,17 @@ class WorkerSettings(BaseModel):
     create_topics: bool = True
     # One log line per cause of a repeated client warning or error per interval; 0 logs every one.
     log_repeat_interval_s: float = Field(default=30.0, ge=0)
+    # Event-id conflicts (docs/security.md, "Event ids"): every generation and prompt id is
+    # claimed on <prefix>.claims before its outputs are published. false skips the claim (and
+    # its cost of one produce and one read-back, docs/operations.md); only for producers whose
+    # ids are unique by construction.
+    id_claims: bool = True
+    # How long an id is remembered, and the claims topic's retention.ms: an id reused after
+    # this is taken as new. Memory: each remembered id costs a worker about 320 bytes.
+    id_claims_retention_h: float = Field(default=6.0, gt=0)
+    # The claims reader's long-poll wait. On the embedded broker a claim is read back only when
+    # it runs out, so it bounds what claiming adds to a batch; real Kafka answers as data comes.
+    id_claims_fetch_wait_ms: int = Field(default=10, ge=1, le=5000)
 
 
 class AuditSettings(BaseModel):

@@ -21,6 +21,8 @@ SUFFIXES: dict[str, str] = {
     "delivery": "delivery",
     "audit": "audit",
     "dlq": "dlq",
+    # Internal: workers claim event ids here (swerve.streams.identity_claims); never produce to it.
+    "claims": "claims",
 }
 
 
@@ -77,6 +79,10 @@ class TopicNames:
     @property
     def dlq(self) -> str:
         return self.full("dlq")
+
+    @property
+    def claims(self) -> str:
+        return self.full("claims")
 
     def all(self) -> list[str]:
         """Every topic, in flow order."""

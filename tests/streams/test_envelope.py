@@ -96,3 +96,11 @@ def test_given_the_largest_signed_64_bit_seed_then_accepted() -> None:
     body = json.loads(encode(make_generation()).value)
     body["seed"] = 2**63 - 1
     assert decode(json.dumps(body).encode(), [], GenerationEvent).seed == 2**63 - 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("side", "value"), [("width", 65_536), ("height", 10**12), ("width", 0)])
+def test_given_a_declared_image_side_out_of_range_then_refused_at_decode(side: str, value: int) -> None:
+    body = json.loads(encode(make_generation()).value)
+    body["image"][side] = value
+    with pytest.raises(SchemaViolationError, match=side):
+        decode(json.dumps(body).encode(), [], GenerationEvent)

@@ -15,6 +15,13 @@ def test_given_committed_schemas_when_compared_to_the_code_then_nothing_is_broke
         assert incompatibilities(json.loads(committed.read_text()), schema) == [], name
 
 
+def test_given_committed_schemas_then_they_are_what_the_code_exports_today() -> None:
+    # Compatible is not enough: a bound added in code (a pattern, a maximum) must reach the
+    # published schema too, or producers validating against it accept what the worker refuses.
+    for name, schema in current_schemas().items():
+        assert json.loads((SCHEMA_DIR / name).read_text()) == schema, f"{name} is stale; run `make schemas`"
+
+
 def test_given_a_removed_field_then_the_check_reports_it() -> None:
     old = current_schemas()["generations.v1.json"]
     new = copy.deepcopy(old)
