@@ -32,10 +32,10 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 from swerve.correctors.generator import DiffusersGenerator
-from swerve.correctors.gie import cross_attention_layers
-from swerve.correctors.gie_adapter import SuppressionScaleAdapter
-from swerve.correctors.gie_corrector import GieCorrector
-from swerve.correctors.nudging_corrector import NudgingCorrector
+from swerve.correctors.gie.attention_processor import cross_attention_layers
+from swerve.correctors.gie.scale_predictor import SuppressionScaleAdapter
+from swerve.correctors.gie.corrector import GieCorrector
+from swerve.correctors.nudging.corrector import NudgingCorrector
 from swerve.correctors.protocol import CorrectionRequest, Finding
 from swerve.media import ImageRef
 from swerve.toyworld.architecture import (

@@ -17,12 +17,12 @@ BUILTIN_CORRECTORS: dict[str, str] = {
     "testing.mirror": "swerve.correctors.testing:MirrorCorrector",
     "testing.slow": "swerve.correctors.testing:SlowCorrector",
     "testing.out_of_memory": "swerve.correctors.testing:OutOfMemoryCorrector",
-    "nudging": "swerve.correctors.nudging_corrector:NudgingCorrector",
-    "gie": "swerve.correctors.gie_corrector:GieCorrector",
-    "prompt_mitigation": "swerve.correctors.prompt_mitigation:PromptMitigationCorrector",
-    "baseline.negative_prompt": "swerve.correctors.negative_prompt:NegativePromptCorrector",
-    "baseline.delayed_guidance": "swerve.correctors.delayed_guidance:DelayedGuidanceCorrector",
-    "baseline.reseed": "swerve.correctors.reseed:ReseedCorrector",
+    "nudging": "swerve.correctors.nudging.corrector:NudgingCorrector",
+    "gie": "swerve.correctors.gie.corrector:GieCorrector",
+    "prompt_mitigation": "swerve.correctors.prompt_mitigation.corrector:PromptMitigationCorrector",
+    "baseline.negative_prompt": "swerve.correctors.baselines.negative_prompt:NegativePromptCorrector",
+    "baseline.delayed_guidance": "swerve.correctors.baselines.delayed_guidance:DelayedGuidanceCorrector",
+    "baseline.reseed": "swerve.correctors.baselines.reseed:ReseedCorrector",
 }
 
 

@@ -34,14 +34,14 @@ import torch
 from PIL import Image
 
 from swerve.correctors.adaptive_loop import correct_until_clean
-from swerve.correctors.delayed_guidance import DelayedGuidanceCorrector
+from swerve.correctors.baselines.delayed_guidance import DelayedGuidanceCorrector
 from swerve.correctors.generator import DiffusersGenerator
-from swerve.correctors.gie_corrector import GieCorrector
-from swerve.correctors.negative_prompt import NegativePromptCorrector
-from swerve.correctors.nudging_corrector import NudgingCorrector
-from swerve.correctors.prompt_mitigation import PromptMitigationCorrector
+from swerve.correctors.gie.corrector import GieCorrector
+from swerve.correctors.baselines.negative_prompt import NegativePromptCorrector
+from swerve.correctors.nudging.corrector import NudgingCorrector
+from swerve.correctors.prompt_mitigation.corrector import PromptMitigationCorrector
 from swerve.correctors.protocol import CorrectionRequest, Corrector, Finding
-from swerve.correctors.reseed import ReseedCorrector
+from swerve.correctors.baselines.reseed import ReseedCorrector
 from swerve.detectors.memorization import MemorizationDetector
 from swerve.detectors.protocol import Sample
 from swerve.detectors.tiled_l2 import as_unit_array, tiled_l2_one_to_many

@@ -35,8 +35,8 @@ from PIL import Image
 
 from swerve.correctors.attention_parts import as_tokens, require_plain_attention
 from swerve.correctors.generator import DiffusersGenerator
-from swerve.correctors.gie import concept_attention, cross_attention_layers
-from swerve.correctors.gie_erasure import EncodedConcepts, encode_concepts
+from swerve.correctors.gie.attention_processor import concept_attention, cross_attention_layers
+from swerve.correctors.gie.algorithm import EncodedConcepts, encode_concepts
 from swerve.evaluation.toyworld import expected_colour_and_shape
 from swerve.toyworld import sample_ordinary_captions
 from swerve.toyworld.vocabulary import SHAPE_COLOURS

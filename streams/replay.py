@@ -16,12 +16,13 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from swerve.audit.signing import audit_signer
 from swerve.errors import InvalidInputError
 from swerve.media import decode_image
 from swerve.streams.admin import ensure_topics
 from swerve.streams.detect_stage import DecodedGeneration, detect
 from swerve.streams.envelope import decode, encode
-from swerve.streams.events import FlaggedEvent, GenerationEvent
+from swerve.streams.events import AuditEvent, FlaggedEvent, GenerationEvent
 from swerve.streams.judging import Judge
 from swerve.streams.policy import Policy
 from swerve.streams.settings import Settings
@@ -78,6 +79,8 @@ async def replay(settings: Settings, policy: Policy, source: str, into_prefix: s
     await consumer.start()
     await producer.start()
     judge, into = Judge(), TopicNames(into_prefix)
+    # Replayed decisions are signed like the workers' own, so `swerve audit sync` admits them.
+    sign_audit = audit_signer(settings.audit.signing_key_path)
     read = replayed = invalid = 0
     decisions: dict[str, int] = {}
     try:
@@ -110,7 +113,10 @@ async def replay(settings: Settings, policy: Policy, source: str, into_prefix: s
                     decision = publications[0].event.decision  # type: ignore[attr-defined]
                     decisions[decision] = decisions.get(decision, 0) + 1
                     for publication in publications:
-                        message = encode(publication.event, source="/swerve/replay")
+                        event = publication.event
+                        if sign_audit is not None and isinstance(event, AuditEvent):
+                            event = sign_audit(event)
+                        message = encode(event, source="/swerve/replay")
                         futures.append(await producer.send(getattr(into, publication.topic), key=message.key, value=message.value, headers=message.headers))
                 await asyncio.gather(*futures)
                 replayed += len(outputs)

@@ -1,10 +1,10 @@
 """`swerve gie ...`: train GIE's suppression-scale adapter on the toy world (or any local model).
 
-Thin: the labels come from ``swerve.correctors.gie_labels`` with two callables built here from the
+Thin: the labels come from ``swerve.correctors.gie.scale_labels`` with two callables built here from the
 toy world's tiny CLIP (zero-shot colour and shape readings):
 - the concept is present when the reading of its kind (colour or shape) still names it;
 - the image is faithful when the reading of the other kind still matches the prompt.
-The adapter is then fitted by ``swerve.correctors.gie_adapter.train_adapter`` and saved.
+The adapter is then fitted by ``swerve.correctors.gie.scale_predictor.train_adapter`` and saved.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def train_adapter_command(
 ) -> None:
     """Label (prompt, seed) pairs with their smallest erasing scale, fit the adapter, save it."""
     from swerve.correctors.generator import DiffusersGenerator
-    from swerve.correctors.gie_adapter import save_adapter, train_adapter
-    from swerve.correctors.gie_labels import label_examples
+    from swerve.correctors.gie.scale_predictor import save_adapter, train_adapter
+    from swerve.correctors.gie.scale_labels import label_examples
     from swerve.toyworld.dataset import sample_ordinary_captions
     from swerve.toyworld.generation import DEFAULT_GUIDANCE_SCALE
     from swerve.toyworld.weights_paths import PIPELINE_DIR

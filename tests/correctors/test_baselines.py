@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from swerve.correctors.delayed_guidance import (
+from swerve.correctors.baselines.delayed_guidance import (
     DelayedGuidanceCorrector,
     delayed_guidance_sample,
 )
-from swerve.correctors.negative_prompt import NegativePromptCorrector
+from swerve.correctors.baselines.negative_prompt import NegativePromptCorrector
 from swerve.correctors.protocol import CorrectionRequest, Corrector, Finding
-from swerve.correctors.reseed import ReseedCorrector
+from swerve.correctors.baselines.reseed import ReseedCorrector
 from swerve.errors import CorrectionError
 
 

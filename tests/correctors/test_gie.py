@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers.models.attention_processor import Attention
-from swerve.correctors.gie import (
+from swerve.correctors.gie.attention_processor import (
     GieState,
     GrowthInhibitorProcessor,
     cross_attention_layers,
     growth_inhibitors,
 )
-from swerve.correctors.gie_erasure import encode_concepts, erase_concepts
+from swerve.correctors.gie.algorithm import encode_concepts, erase_concepts
 from swerve.errors import CorrectionError
 
 TOKENS, WIDTH, HEADS, DIM = 12, 32, 2, 8

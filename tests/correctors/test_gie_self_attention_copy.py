@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from diffusers.models.attention_processor import Attention
 from swerve.correctors.attention_parts import attention_layers
-from swerve.correctors.gie_erasure import encode_concepts, erase_concepts
-from swerve.correctors.gie_self_attention_copy import (
+from swerve.correctors.gie.algorithm import encode_concepts, erase_concepts
+from swerve.correctors.gie.self_attention_copy import (
     SelfAttentionCopy,
     SelfAttentionCopyProcessor,
     branch_pairs,

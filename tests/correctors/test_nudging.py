@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
-from swerve.correctors.nudging import (
+from swerve.correctors.nudging.algorithm import (
     LatentNudge,
     NudgingSettings,
     nudge,
     nudging_objective,
     predicted_x0,
 )
-from swerve.correctors.nudging_corrector import NudgingCorrector
+from swerve.correctors.nudging.corrector import NudgingCorrector
 from swerve.correctors.protocol import Candidate, CorrectionRequest, Corrector, Finding
 from swerve.errors import ConfigurationError, CorrectionError
 from swerve.media import ImageRef

@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
-from swerve.correctors.prompt_mitigation import (
-    PromptMitigationCorrector,
-    mitigate_prompt_embedding,
-)
+from swerve.correctors.prompt_mitigation.algorithm import mitigate_prompt_embedding
+from swerve.correctors.prompt_mitigation.corrector import PromptMitigationCorrector
 from swerve.correctors.protocol import Candidate, CorrectionRequest, Corrector
 
 

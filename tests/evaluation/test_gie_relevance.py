@@ -11,8 +11,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from swerve.correctors.generator import DiffusersGenerator
-from swerve.correctors.gie import cross_attention_layers
-from swerve.correctors.gie_erasure import encode_concepts
+from swerve.correctors.gie.attention_processor import cross_attention_layers
+from swerve.correctors.gie.algorithm import encode_concepts
 from swerve.evaluation.gie_relevance import (
     GieMapSettings,
     captions_by_colour,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 from swerve.correctors.generator import DiffusersGenerator
-from swerve.correctors.gie_corrector import GieCorrector
-from swerve.correctors.nudging_corrector import NudgingCorrector
-from swerve.correctors.prompt_mitigation import PromptMitigationCorrector
+from swerve.correctors.gie.corrector import GieCorrector
+from swerve.correctors.nudging.corrector import NudgingCorrector
+from swerve.correctors.prompt_mitigation.corrector import PromptMitigationCorrector
 from swerve.correctors.protocol import CorrectionRequest, Finding
 from swerve.detectors.tiled_l2 import NEAR_COPY_THRESHOLD, tiled_l2
 from swerve.toyworld import DEFAULT_GUIDANCE_SCALE, DEFAULT_STEPS, load_tiny_clip, memorized_captions

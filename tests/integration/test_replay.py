@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from swerve.audit.signing import TrustedKeys, generate_key_pair, wire_body
 from swerve.streams.client import collect, publish_events
 from swerve.streams.topics import TopicNames
 
@@ -50,3 +51,21 @@ def test_replay_refuses_to_write_into_the_live_prefix(swerve_env: dict[str, str]
     env = {**os.environ, **swerve_env}
     done = subprocess.run([*SWERVE, "replay", "--into", settings.topic_prefix], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "different prefix" in (done.stderr + done.stdout)
+
+
+def test_given_a_signing_key_then_replayed_audit_events_are_signed_and_verify(swerve_env: dict[str, str], settings, tmp_path: Path) -> None:
+    # Given past generations and the workers' audit key
+    private_key, public_key = generate_key_pair(tmp_path / "keys")
+    events = [generation(i, "signed-replay") for i in range(3)]
+    asyncio.run(publish_events(settings, "generations", events))
+    into = f"{settings.topic_prefix}-signed"
+    env = {**os.environ, **swerve_env, "SWERVE_AUDIT_SIGNING_KEY_PATH": str(private_key)}
+    # When ops replay them
+    done = subprocess.run([*SWERVE, "replay", "--into", into], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    # Then every audit event of the replay carries a signature the trusted key verifies
+    audit = asyncio.run(collect(settings, TopicNames(into).audit, idle_timeout_s=0.5))
+    trusted = TrustedKeys.from_paths([public_key])
+    assert len(audit) == 3
+    for record in audit:
+        trusted.require(wire_body(record.decoded(into)), "a replayed audit event")  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ one extra UNet call at t = T, without suppression, on the conditional batch; i r
 concept's own tokens (their mean). Our addition: the adapter standardizes its inputs with the
 training set's mean and std (kept as buffers), since raw attention means are ~1/tokens and tiny.
 Training follows Appendix D (Adam, lr 1e-3, 2000 epochs, MSE). Weights are saved as safetensors.
-This module must never judge images: labels come from ``gie_labels.py``.
+This module must never judge images: labels come from ``scale_labels.py``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from swerve.correctors.generator import DiffusersGenerator
-from swerve.correctors.gie import cross_attention_layers, growth_inhibitors
-from swerve.correctors.gie_erasure import EncodedConcepts, gie_state
+from swerve.correctors.gie.attention_processor import cross_attention_layers, growth_inhibitors
+from swerve.correctors.gie.algorithm import EncodedConcepts, gie_state
 from swerve.errors import ConfigurationError, CorrectionError, ModelNotFoundError
 
 __all__ = ["SuppressionScaleAdapter", "first_step_features", "load_adapter", "save_adapter", "train_adapter"]

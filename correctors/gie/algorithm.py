@@ -1,5 +1,5 @@
 """GIE's Algorithm 1 on a ``DiffusersGenerator``: encode the target concepts, place the growth
-inhibitors, pick the scales, and sample with the processors of ``gie.py`` installed.
+inhibitors, pick the scales, and sample with the processors of ``attention_processor.py`` installed.
 
     c = Encoder(P), c* = Encoder(P*);  w <- Adapter(z_T, c, t = T)   (or a fixed w)
     for t = T .. 1:  z_{t-1} <- DM(z_t, c_replace, t) {M <- M_replace}   during the first ~80% of steps
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 from swerve.correctors.generator import DiffusersGenerator
-from swerve.correctors.gie import GieState, growth_inhibitors
-from swerve.correctors.gie_self_attention_copy import SelfAttentionCopy, branch_pairs
+from swerve.correctors.gie.attention_processor import GieState, growth_inhibitors
+from swerve.correctors.gie.self_attention_copy import SelfAttentionCopy, branch_pairs
 from swerve.errors import CorrectionError
 
 __all__ = ["EncodedConcepts", "dedupe_concepts", "encode_concepts", "eot_positions", "erase_concepts", "gie_state"]

@@ -21,12 +21,12 @@ from swerve.correctors.generator import (
     build_generator,
     request_seed,
 )
-from swerve.correctors.gie_adapter import (
+from swerve.correctors.gie.scale_predictor import (
     SuppressionScaleAdapter,
     first_step_features,
     load_adapter,
 )
-from swerve.correctors.gie_erasure import (
+from swerve.correctors.gie.algorithm import (
     EncodedConcepts,
     dedupe_concepts,
     encode_concepts,
@@ -53,7 +53,7 @@ class GieCorrector:
         dedupe_distance (`float`, defaults to 0.1): concepts closer than this (cosine distance) are merged.
         max_strength (`float`, defaults to 15.0): |w| is capped here (the paper's largest scale).
         self_attention_copy_fraction (`float`, defaults to 0.0): the public code's self-attention copy
-            (gie_self_attention_copy.py) for this fraction of the steps; it doubles the UNet batch.
+            (self_attention_copy.py) for this fraction of the steps; it doubles the UNet batch.
     """
 
     version = "1"

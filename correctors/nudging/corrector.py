@@ -3,7 +3,7 @@
 When a filter fires, the push points I_U are the matched training images (read from the findings,
 or from a caller's resolver) plus the flagged output itself, and the pull points I_D are the
 configured desired references. All are encoded by the generator's own VAE, then the same prompt
-and seed are regenerated with the latent nudged by Eq. 2 (see ``nudging.py``). Each attempt
+and seed are regenerated with the latent nudged by Eq. 2 (see ``algorithm.py``). Each attempt
 multiplies beta and the trust radius by ``escalation``. This module must never judge its own output: the adaptive
 loop re-verifies every candidate with the detectors.
 """
@@ -23,8 +23,8 @@ from swerve.correctors.generator import (
     build_generator,
     request_seed,
 )
-from swerve.correctors.nudging import LatentNudge, NudgingSettings
-from swerve.correctors.prompt_mitigation import mitigate_prompt_embedding
+from swerve.correctors.nudging.algorithm import LatentNudge, NudgingSettings
+from swerve.correctors.prompt_mitigation.algorithm import mitigate_prompt_embedding
 from swerve.correctors.protocol import Candidate, CorrectionRequest
 from swerve.errors import ConfigurationError, CorrectionError, MediaError
 from swerve.media import decode_bytes
@@ -60,7 +60,7 @@ class NudgingCorrector:
             ``matched_images`` of the findings.
         push_flagged_output (`bool`, defaults to True): also push from the flagged output itself.
         prompt_mitigation (`bool`, defaults to False): also lower Wen's text-conditional noise magnitude
-            by optimizing the prompt embedding at the nudged x_T (``prompt_mitigation.py``), with
+            by optimizing the prompt embedding at the nudged x_T (``prompt_mitigation/algorithm.py``), with
             ``mitigation_learning_rate``, ``mitigation_iterations`` x attempt iterations and a stop at
             ``mitigation_target_ratio`` ** attempt times the starting magnitude.
     """

@@ -17,7 +17,7 @@ tokens over pixels, heads and the conditional batch.
 
 ``growth_inhibitors`` installs one ``GrowthInhibitorProcessor`` per cross-attention layer with
 ``unet.set_attn_processor`` (and, when ``GieState.self_attention_copy`` is set, the public code's
-self-attention copy on the self-attention layers: gie_self_attention_copy.py) and restores the
+self-attention copy on the self-attention layers: self_attention_copy.py) and restores the
 original processors on exit, even on error. This
 module must never patch ``forward``, never change weights, and never run the sampler itself.
 """
@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from diffusers.models.attention_processor import Attention
 from swerve.correctors.attention_parts import as_tokens, attention_layers, attention_output, require_plain_attention
-from swerve.correctors.gie_self_attention_copy import SelfAttentionCopy, SelfAttentionCopyProcessor
+from swerve.correctors.gie.self_attention_copy import SelfAttentionCopy, SelfAttentionCopyProcessor
 from swerve.errors import CorrectionError
 
 __all__ = ["GieState", "GrowthInhibitorProcessor", "concept_attention", "cross_attention_layers", "growth_inhibitors"]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 from swerve.correctors.generator import DiffusersGenerator
-from swerve.correctors.gie_adapter import first_step_features
-from swerve.correctors.gie_erasure import encode_concepts, erase_concepts
+from swerve.correctors.gie.scale_predictor import first_step_features
+from swerve.correctors.gie.algorithm import encode_concepts, erase_concepts
 from swerve.errors import ConfigurationError
 
 __all__ = ["PAPER_SCALES", "AdapterExamples", "ImageCheck", "label_examples", "smallest_erasing_scale"]

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
-from swerve.correctors.gie_adapter import (
+from swerve.correctors.gie.scale_predictor import (
     SuppressionScaleAdapter,
     first_step_features,
     load_adapter,
     save_adapter,
     train_adapter,
 )
-from swerve.correctors.gie_corrector import GieCorrector
-from swerve.correctors.gie_erasure import dedupe_concepts, encode_concepts
-from swerve.correctors.gie_labels import label_examples, smallest_erasing_scale
+from swerve.correctors.gie.corrector import GieCorrector
+from swerve.correctors.gie.algorithm import dedupe_concepts, encode_concepts
+from swerve.correctors.gie.scale_labels import label_examples, smallest_erasing_scale
 from swerve.correctors.protocol import Candidate, CorrectionRequest, Corrector, Finding
 from swerve.errors import CorrectionError, ModelNotFoundError
 
