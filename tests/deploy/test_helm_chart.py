@@ -64,6 +64,11 @@ def env_of(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
 # -- lint ------------------------------------------------------------------------------
 
 
+# Both audit keys from existing objects (the signing key under a non-default key name).
+AUDIT_KEYS = {"audit": {"signingKey": {"existingSecret": "swerve-audit-key", "key": "signing.key"},
+                        "trustedKeys": {"existingSecret": "swerve-audit-trusted"}}}
+
+
 EVERYTHING_ON = {
     "kafka": {"bootstrap": BOOTSTRAP, "securityProtocol": "SASL_SSL", "saslMechanism": "SCRAM-SHA-256",
               "sasl": {"existingSecret": "kafka-user"},
@@ -73,7 +78,10 @@ EVERYTHING_ON = {
     "metrics": {"serviceMonitor": {"enabled": True}},
     "detect": {"autoscaling": {"enabled": True}, "pdb": {"enabled": True}},
     "correct": {"pdb": {"enabled": True}, "runtimeClassName": "nvidia", "nodeSelector": {"pool": "gpu"}},
-    "worker": {"webPort": 6066, "exactlyOnce": True},
+    "worker": {"webPort": 6066, "exactlyOnce": True, "tenant": "acme", "appId": "acme", "idClaims": False,
+               "idClaimsRetentionH": 12, "idClaimsFetchWaitMs": 50},
+    "topicPrefix": "acme",
+    "audit": {"signingKey": {"existingSecret": "swerve-audit-key"}, "trustedKeys": {"existingConfigMap": "swerve-audit-trusted"}},
 }
 
 
@@ -185,8 +193,10 @@ def test_given_a_bootstrap_when_rendered_then_a_pre_install_hook_job_creates_the
 
 def test_given_rendered_env_then_settings_from_env_accepts_every_swerve_variable(chart: Any) -> None:
     # Large numbers must not render in float notation, and every name must be one settings.py reads.
-    values = {"media": {"maxBytes": 67108864, "maxPixels": 100000000}, "worker": {"webPort": 6066, "exactlyOnce": True},
-              "imageStore": {"uri": "memory://swerve-test"}, "kafka": {"clientId": "swerve-prod"}}
+    values = {"media": {"maxBytes": 67108864, "maxPixels": 100000000},
+              "worker": {"webPort": 6066, "exactlyOnce": True, "tenant": "acme", "idClaims": False,
+                         "idClaimsRetentionH": 0.5, "idClaimsFetchWaitMs": 5000},
+              "imageStore": {"uri": "memory://swerve-test"}, "kafka": {"clientId": "swerve-prod"}, **AUDIT_KEYS}
     for manifest in render(chart, values):
         if manifest["kind"] not in ("Deployment", "Job"):
             continue
@@ -197,6 +207,11 @@ def test_given_rendered_env_then_settings_from_env_accepts_every_swerve_variable
         assert settings.kafka.client_id == "swerve-prod"
         assert settings.media.max_bytes == 67108864 and settings.media.max_pixels == 100000000
         assert settings.worker.web_port == 6066 and settings.worker.exactly_once is True
+        assert settings.worker.tenant == "acme" and settings.worker.id_claims is False
+        assert settings.worker.id_claims_retention_h == 0.5 and settings.worker.id_claims_fetch_wait_ms == 5000
+        if manifest["kind"] == "Deployment":
+            assert str(settings.audit.signing_key_path) == "/etc/swerve/audit-key/signing.key"
+            assert str(settings.audit.trusted_keys_dir) == "/etc/swerve/audit-trusted-keys"
         assert settings.image_store_uri == "memory://swerve-test"
         assert str(settings.data_dir) == "/var/lib/swerve"
 
@@ -264,6 +279,146 @@ def test_given_a_tls_secret_then_its_files_are_mounted_and_named_in_the_env(char
         assert env["SWERVE_KAFKA_SSL_KEYFILE"]["value"] == "/etc/swerve/kafka-tls/tls.key"
         assert {"name": "kafka-tls", "mountPath": "/etc/swerve/kafka-tls", "readOnly": True} in pod["containers"][0]["volumeMounts"]
         assert next(v for v in pod["volumes"] if v["name"] == "kafka-tls")["secret"]["secretName"] == "kafka-tls"
+
+
+# -- audit keys, tenant, id claims ----------------------------------------------------
+
+
+def workers(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = [m for m in manifests if m["kind"] == "Deployment"]
+    assert {m["metadata"]["name"] for m in found} == {"rel-swerve-detect", "rel-swerve-correct"}
+    return found
+
+
+def test_given_an_audit_signing_key_secret_then_workers_mount_it_read_only_and_get_its_path(chart: Any) -> None:
+    for deployment in workers(render(chart, AUDIT_KEYS)):
+        pod = deployment["spec"]["template"]["spec"]
+        spec = pod["containers"][0]
+        assert env_of(spec)["SWERVE_AUDIT_SIGNING_KEY_PATH"]["value"] == "/etc/swerve/audit-key/signing.key"
+        assert {"name": "audit-signing-key", "mountPath": "/etc/swerve/audit-key", "readOnly": True} in spec["volumeMounts"]
+        volume = next(v for v in pod["volumes"] if v["name"] == "audit-signing-key")
+        # Only the private key's own file is projected, readable by its owner alone.
+        assert volume["secret"] == {"secretName": "swerve-audit-key", "defaultMode": 0o400,
+                                    "items": [{"key": "signing.key", "path": "signing.key"}]}
+
+
+def test_given_the_default_signing_key_name_then_the_path_names_audit_key(chart: Any) -> None:
+    manifests = render(chart, {"audit": {"signingKey": {"existingSecret": "swerve-audit-key"}}})
+    env = env_of(container(one(manifests, "Deployment", "rel-swerve-correct")))
+    assert env["SWERVE_AUDIT_SIGNING_KEY_PATH"]["value"] == "/etc/swerve/audit-key/audit.key"
+    assert "SWERVE_AUDIT_TRUSTED_KEYS_DIR" not in env
+
+
+@pytest.mark.parametrize("source", ["existingSecret", "existingConfigMap"])
+def test_given_trusted_keys_then_workers_mount_them_as_the_trusted_keys_dir(chart: Any, source: str) -> None:
+    manifests = render(chart, {"audit": {"trustedKeys": {source: "swerve-audit-trusted"}}})
+    for deployment in workers(manifests):
+        pod = deployment["spec"]["template"]["spec"]
+        spec = pod["containers"][0]
+        env = env_of(spec)
+        assert env["SWERVE_AUDIT_TRUSTED_KEYS_DIR"]["value"] == "/etc/swerve/audit-trusted-keys"
+        assert "SWERVE_AUDIT_SIGNING_KEY_PATH" not in env
+        assert {"name": "audit-trusted-keys", "mountPath": "/etc/swerve/audit-trusted-keys", "readOnly": True} in spec["volumeMounts"]
+        volume = next(v for v in pod["volumes"] if v["name"] == "audit-trusted-keys")
+        expected = {"secret": {"secretName": "swerve-audit-trusted"}} if source == "existingSecret" else {
+            "configMap": {"name": "swerve-audit-trusted"}}
+        assert volume == {"name": "audit-trusted-keys", **expected}
+        assert not [v for v in pod["volumes"] if v["name"] == "audit-signing-key"]
+
+
+def test_given_defaults_then_no_audit_key_is_mounted_and_no_audit_variable_is_set(chart: Any) -> None:
+    for manifest in render(chart):
+        if manifest["kind"] not in ("Deployment", "Job"):
+            continue
+        pod = manifest["spec"]["template"]["spec"]
+        spec = pod["containers"][0]
+        assert not [name for name in env_of(spec) if name.startswith("SWERVE_AUDIT_")]
+        assert not [m for m in spec["volumeMounts"] if m["name"].startswith("audit-")]
+        assert not [v for v in pod["volumes"] if v["name"].startswith("audit-")]
+
+
+def test_given_audit_keys_then_the_topics_job_gets_neither_the_keys_nor_their_variables(chart: Any) -> None:
+    # `swerve topics create` neither signs nor verifies: the private key stays out of the hook pod.
+    pod = one(render(chart, AUDIT_KEYS), "Job", "rel-swerve-topics")["spec"]["template"]["spec"]
+    assert not [name for name in env_of(pod["containers"][0]) if name.startswith("SWERVE_AUDIT_")]
+    assert not [v for v in pod["volumes"] if v["name"].startswith("audit-")]
+
+
+def test_given_a_signing_key_secret_without_a_key_when_rendered_then_it_fails_naming_the_key_value(chart: Any) -> None:
+    with pytest.raises(helm.HelmError, match=r"audit\.signingKey\.key must not be empty with audit\.signingKey\.existingSecret=swerve-audit-key"):
+        render(chart, {"audit": {"signingKey": {"existingSecret": "swerve-audit-key", "key": ""}}})
+
+
+def test_given_trusted_keys_from_both_a_secret_and_a_configmap_when_rendered_then_it_fails(chart: Any) -> None:
+    with pytest.raises(helm.HelmError, match="set audit.trustedKeys.existingSecret or audit.trustedKeys.existingConfigMap, not both"):
+        render(chart, {"audit": {"trustedKeys": {"existingSecret": "a", "existingConfigMap": "b"}}})
+
+
+def test_given_a_tenant_then_every_pod_is_pinned_to_it_and_by_default_none_is(chart: Any) -> None:
+    pinned = render(chart, {"worker": {"tenant": "acme", "appId": "acme"}, "topicPrefix": "acme"})
+    for manifest in pinned:
+        if manifest["kind"] in ("Deployment", "Job"):
+            env = env_of(manifest["spec"]["template"]["spec"]["containers"][0])
+            assert env["SWERVE_WORKER_TENANT"]["value"] == "acme"
+            assert env["SWERVE_TOPIC_PREFIX"]["value"] == "acme"
+    assert env_of(container(one(pinned, "Deployment", "rel-swerve-detect")))["SWERVE_WORKER_APP_ID"]["value"] == "acme-detect"
+    for manifest in render(chart):
+        if manifest["kind"] in ("Deployment", "Job"):
+            assert "SWERVE_WORKER_TENANT" not in env_of(manifest["spec"]["template"]["spec"]["containers"][0])
+
+
+@pytest.mark.parametrize("tenant", ["a/b", "..", "-x y", "x" * 65])
+def test_given_a_tenant_that_is_not_a_safe_name_when_rendered_then_it_fails_naming_worker_tenant(chart: Any, tenant: str) -> None:
+    with pytest.raises(helm.HelmError, match="worker.tenant must be a safe name"):
+        render(chart, {"worker": {"tenant": tenant}})
+
+
+def test_given_a_pinned_tenant_on_the_default_topic_prefix_then_the_install_notes_warn(chart: Any) -> None:
+    def notes(values: dict[str, Any]) -> str:
+        merged = {"kafka": {"bootstrap": BOOTSTRAP}, **values}
+        files = chart.render(merged, name="rel", namespace="moderation", is_install=True)
+        return next(text for path, text in files.items() if path.endswith("NOTES.txt"))
+
+    assert 'pinned to tenant "acme" but use the default' in notes({"worker": {"tenant": "acme"}})
+    assert "pinned to tenant" not in notes({"worker": {"tenant": "acme", "appId": "acme"}, "topicPrefix": "acme"})
+    assert "audit events are published unsigned" in notes({})
+    assert "audit events are published unsigned" not in notes({"audit": {"signingKey": {"existingSecret": "k"}}})
+
+
+def test_given_defaults_then_id_claims_match_the_code_defaults(chart: Any) -> None:
+    defaults = Settings.from_env({}).worker
+    for manifest in render(chart):
+        if manifest["kind"] not in ("Deployment", "Job"):
+            continue
+        env = env_of(manifest["spec"]["template"]["spec"]["containers"][0])
+        assert env["SWERVE_WORKER_ID_CLAIMS"]["value"] == "true"
+        assert env["SWERVE_WORKER_ID_CLAIMS_RETENTION_H"]["value"] == "6"
+        assert env["SWERVE_WORKER_ID_CLAIMS_FETCH_WAIT_MS"]["value"] == "10"
+        worker = Settings.from_env({name: item["value"] for name, item in env.items() if name.startswith("SWERVE_")}).worker
+        assert (worker.id_claims, worker.id_claims_retention_h, worker.id_claims_fetch_wait_ms) == (
+            defaults.id_claims, defaults.id_claims_retention_h, defaults.id_claims_fetch_wait_ms)
+
+
+def test_given_id_claim_values_then_workers_and_the_topics_job_get_them(chart: Any) -> None:
+    # The Job needs the retention too: it is the claims topic's retention.ms when the Job creates it.
+    values = {"worker": {"idClaims": False, "idClaimsRetentionH": 1.5, "idClaimsFetchWaitMs": 250}}
+    for manifest in render(chart, values):
+        if manifest["kind"] not in ("Deployment", "Job"):
+            continue
+        env = env_of(manifest["spec"]["template"]["spec"]["containers"][0])
+        assert env["SWERVE_WORKER_ID_CLAIMS"]["value"] == "false"
+        assert env["SWERVE_WORKER_ID_CLAIMS_RETENTION_H"]["value"] == "1.5"
+        assert env["SWERVE_WORKER_ID_CLAIMS_FETCH_WAIT_MS"]["value"] == "250"
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"idClaimsRetentionH": 0}, "worker.idClaimsRetentionH must be above 0"),
+    ({"idClaimsFetchWaitMs": 0}, "worker.idClaimsFetchWaitMs must be between 1 and 5000"),
+    ({"idClaimsFetchWaitMs": 5001}, "worker.idClaimsFetchWaitMs must be between 1 and 5000"),
+], ids=["retention-0", "fetch-wait-0", "fetch-wait-5001"])
+def test_given_id_claim_values_out_of_range_when_rendered_then_it_fails(chart: Any, values: dict[str, Any], message: str) -> None:
+    with pytest.raises(helm.HelmError, match=message):
+        render(chart, {"worker": values})
 
 
 # -- volumes, security, observability --------------------------------------------------

@@ -61,6 +61,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "swerve.dataDir" -}}/var/lib/swerve{{- end }}
 {{/* Where a shared image-store PVC is mounted. */}}
 {{- define "swerve.imageStorePath" -}}/var/lib/swerve/images{{- end }}
+{{/* Where the audit signing key Secret is mounted (one file, named by audit.signingKey.key). */}}
+{{- define "swerve.auditKeyDir" -}}/etc/swerve/audit-key{{- end }}
+{{/* SWERVE_AUDIT_TRUSTED_KEYS_DIR: where the trusted public keys are mounted. */}}
+{{- define "swerve.auditTrustedKeysDir" -}}/etc/swerve/audit-trusted-keys{{- end }}
 
 {{/*
 Checks of values that would otherwise fail only inside a running pod. Included by every
@@ -88,6 +92,25 @@ workload, so `helm template` / `helm install` fail early with a message that nam
 {{- end }}
 {{- if lt (int64 .Values.media.maxBytes) (int64 .Values.media.maxInlineBytes) }}
 {{- fail "media.maxInlineBytes must not exceed media.maxBytes" }}
+{{- end }}
+{{- $audit := .Values.audit }}
+{{- if and $audit.signingKey.existingSecret (not $audit.signingKey.key) }}
+{{- fail (printf "audit.signingKey.key must not be empty with audit.signingKey.existingSecret=%s: the key of the Ed25519 private key file in that Secret, e.g. audit.key (SWERVE_AUDIT_SIGNING_KEY_PATH)" $audit.signingKey.existingSecret) }}
+{{- end }}
+{{- if and $audit.trustedKeys.existingSecret $audit.trustedKeys.existingConfigMap }}
+{{- fail "set audit.trustedKeys.existingSecret or audit.trustedKeys.existingConfigMap, not both" }}
+{{- end }}
+{{- $worker := .Values.worker }}
+{{- with $worker.tenant }}
+{{- if not (regexMatch "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$" (toString .)) }}
+{{- fail (printf "worker.tenant must be a safe name ([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}), got %q (SWERVE_WORKER_TENANT)" (toString .)) }}
+{{- end }}
+{{- end }}
+{{- if le (float64 $worker.idClaimsRetentionH) 0.0 }}
+{{- fail "worker.idClaimsRetentionH must be above 0 (SWERVE_WORKER_ID_CLAIMS_RETENTION_H)" }}
+{{- end }}
+{{- if or (lt (int64 $worker.idClaimsFetchWaitMs) 1) (gt (int64 $worker.idClaimsFetchWaitMs) 5000) }}
+{{- fail "worker.idClaimsFetchWaitMs must be between 1 and 5000 (SWERVE_WORKER_ID_CLAIMS_FETCH_WAIT_MS)" }}
 {{- end }}
 {{- end }}
 
@@ -157,6 +180,16 @@ Numbers pass through int64 so that large values never render in float notation.
 - name: SWERVE_WORKER_WEB_PORT
   value: {{ .Values.worker.webPort | int64 | quote }}
 {{- end }}
+{{- with .Values.worker.tenant }}
+- name: SWERVE_WORKER_TENANT
+  value: {{ . | toString | quote }}
+{{- end }}
+- name: SWERVE_WORKER_ID_CLAIMS
+  value: {{ .Values.worker.idClaims | toString | quote }}
+- name: SWERVE_WORKER_ID_CLAIMS_RETENTION_H
+  value: {{ .Values.worker.idClaimsRetentionH | toString | quote }}
+- name: SWERVE_WORKER_ID_CLAIMS_FETCH_WAIT_MS
+  value: {{ .Values.worker.idClaimsFetchWaitMs | int64 | quote }}
 - name: SWERVE_MEDIA_MAX_INLINE_BYTES
   value: {{ .Values.media.maxInlineBytes | int64 | quote }}
 - name: SWERVE_MEDIA_MAX_BYTES
@@ -205,6 +238,59 @@ Numbers pass through int64 so that large values never render in float notation.
 - name: kafka-tls
   mountPath: {{ .Values.kafka.tls.mountPath }}
   readOnly: true
+{{- end }}
+
+{{/*
+The audit keys (audit.*): SWERVE_AUDIT_* for the worker pods only. The topics Job neither
+signs nor verifies, so it gets neither the variables nor the private key.
+*/}}
+{{- define "swerve.auditEnv" -}}
+{{- $audit := .Values.audit }}
+{{- if $audit.signingKey.existingSecret }}
+- name: SWERVE_AUDIT_SIGNING_KEY_PATH
+  value: {{ printf "%s/%s" (include "swerve.auditKeyDir" .) $audit.signingKey.key | quote }}
+{{- end }}
+{{- if or $audit.trustedKeys.existingSecret $audit.trustedKeys.existingConfigMap }}
+- name: SWERVE_AUDIT_TRUSTED_KEYS_DIR
+  value: {{ include "swerve.auditTrustedKeysDir" . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The audit key volumes; empty when neither is configured. Only the signing key's own file is projected, owner-read-only. */}}
+{{- define "swerve.auditVolumes" -}}
+{{- $audit := .Values.audit }}
+{{- if $audit.signingKey.existingSecret }}
+- name: audit-signing-key
+  secret:
+    secretName: {{ $audit.signingKey.existingSecret }}
+    defaultMode: 0400
+    items:
+      - key: {{ $audit.signingKey.key | quote }}
+        path: {{ $audit.signingKey.key | quote }}
+{{- end }}
+{{- if $audit.trustedKeys.existingSecret }}
+- name: audit-trusted-keys
+  secret:
+    secretName: {{ $audit.trustedKeys.existingSecret }}
+{{- else if $audit.trustedKeys.existingConfigMap }}
+- name: audit-trusted-keys
+  configMap:
+    name: {{ $audit.trustedKeys.existingConfigMap }}
+{{- end }}
+{{- end }}
+
+{{- define "swerve.auditVolumeMounts" -}}
+{{- $audit := .Values.audit }}
+{{- if $audit.signingKey.existingSecret }}
+- name: audit-signing-key
+  mountPath: {{ include "swerve.auditKeyDir" . }}
+  readOnly: true
+{{- end }}
+{{- if or $audit.trustedKeys.existingSecret $audit.trustedKeys.existingConfigMap }}
+- name: audit-trusted-keys
+  mountPath: {{ include "swerve.auditTrustedKeysDir" . }}
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/*
@@ -289,6 +375,9 @@ spec:
             - {{ $values.logFormat | quote }}
           env:
             {{- include "swerve.env" $root | nindent 12 }}
+            {{- with include "swerve.auditEnv" $root | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
             - name: SWERVE_WORKER_APP_ID
               value: {{ ternary (printf "%s-%s" $values.worker.appId $role) $values.worker.appId $values.worker.consumerGroupPerRole | quote }}
             {{- with $cfg.extraEnv }}
@@ -325,7 +414,7 @@ spec:
           securityContext:
             {{- toYaml $values.securityContext | nindent 12 }}
           volumeMounts:
-            # subPath, so /etc/swerve stays free for the TLS mount beside it; a policy change
+            # subPath, so /etc/swerve stays free for the TLS and audit key mounts beside it; a policy change
             # rolls the pods through checksum/policy instead of a live ConfigMap update.
             - name: policy
               mountPath: {{ include "swerve.policyPath" $root }}
@@ -349,6 +438,9 @@ spec:
             {{- end }}
             {{- if $values.kafka.tls.existingSecret }}
             {{- include "swerve.kafkaTlsVolumeMount" $root | nindent 12 }}
+            {{- end }}
+            {{- with include "swerve.auditVolumeMounts" $root | trim }}
+            {{- . | nindent 12 }}
             {{- end }}
             {{- with $values.extraVolumeMounts }}
             {{- toYaml . | nindent 12 }}
@@ -376,6 +468,9 @@ spec:
         {{- end }}
         {{- if $values.kafka.tls.existingSecret }}
         {{- include "swerve.kafkaTlsVolume" $root | nindent 8 }}
+        {{- end }}
+        {{- with include "swerve.auditVolumes" $root | trim }}
+        {{- . | nindent 8 }}
         {{- end }}
         {{- with $values.extraVolumes }}
         {{- toYaml . | nindent 8 }}
