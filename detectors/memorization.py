@@ -6,6 +6,11 @@
    RMS difference on a 4x4 grid): a near-copy is ``tiled_l2 < tiled_l2_threshold`` (0.1, as
    in the nudging paper; Carlini used 0.15 on SD 1.4).
 
+A correction candidate (``Sample.replaces`` set) is held to the stricter ``clearance``
+(``detectors/clearance.py``): it is flagged unless it reaches the clearance's tiled L2 against
+every training image its original matched (looked up by id in this detector's own index, never
+read from the evidence's URIs) and every candidate neighbour of its own.
+
 An embedding match alone is never proof of a copy. When a candidate's pixels cannot be read,
 it is judged on similarity alone against the stricter ``unconfirmed_similarity``, and the
 evidence says so. The score is ``1 - min tiled L2`` over the neighbours whose pixels were read
@@ -22,6 +27,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from swerve.detectors.clearance import Clearance
 from swerve.detectors.embedders import shared_embedder
 from swerve.detectors.protocol import Sample, Score
 from swerve.detectors.tiled_l2 import as_unit_array, tiled_l2_one_to_many
@@ -53,6 +59,8 @@ class MemorizationDetector:
         unconfirmed_similarity: similarity that flags a candidate whose pixels are unreadable.
         compare_size: side both images are resized to before tiled L2.
         cache_size: training images kept decoded in memory for pixel checks.
+        clearance: what a correction candidate must reach, ``{tiled_l2, max_cosine}``
+            (``Clearance``); its tiled L2 must exceed ``tiled_l2_threshold``.
     """
 
     def __init__(
@@ -67,6 +75,7 @@ class MemorizationDetector:
         compare_size: int = 64,
         cache_size: int = 4096,
         index: TrainingIndex | None = None,
+        clearance: Mapping[str, Any] | None = None,
     ):
         if index is None:
             if index_dir is None or embedder is None:
@@ -81,8 +90,10 @@ class MemorizationDetector:
         self.tiled_l2_threshold = tiled_l2_threshold
         self.unconfirmed_similarity = unconfirmed_similarity
         self.compare_size = compare_size
+        self.clearance = Clearance.from_params(clearance, tiled_l2_threshold, name)
         self.index_version = index.index_version
-        self.version = f"mem-1+{index.embedder.version}+l2<{tiled_l2_threshold}+sim>={candidate_similarity}"
+        self.version = (f"mem-1+{index.embedder.version}+l2<{tiled_l2_threshold}+sim>={candidate_similarity}"
+                        f"+clear:{self.clearance.describe()}")
         self._cache: OrderedDict[int, tuple[np.ndarray, dict[str, Any]] | None] = OrderedDict()
         self._cache_size = cache_size
         self._lock = Lock()
@@ -116,7 +127,55 @@ class MemorizationDetector:
         if any(image is None for image in images):
             raise DetectorError(f"{self.name} judges images; it cannot run on prompt-only samples", stage="detect")
         neighbours = self.index.query(images, self.k)  # type: ignore[arg-type]
-        return [self._judge(sample, found) for sample, found in zip(batch, neighbours)]
+        return [self._judge(sample, found) if sample.replaces is None else self._judge_replacement(sample, found)
+                for sample, found in zip(batch, neighbours)]
+
+    def _prior_matches(self, sample: Sample) -> list[Neighbour]:
+        """The training images the original copied, from this index by id (similarity unknown: nan)."""
+        evidence = (sample.replaces or {}).get(self.name) or {}
+        matches = evidence.get("matches", [])
+        ids = {m["id"] for m in matches if isinstance(m, Mapping) and m.get("near_copy") and isinstance(m.get("id"), int)}
+        records = self.index.metadata.lookup(ids) if ids else {}
+        return [Neighbour(id=i, similarity=float("nan"), uri=r.uri, caption=r.caption, sha256=r.sha256, extra=r.extra)
+                for i, r in sorted(records.items())]
+
+    def _judge_replacement(self, sample: Sample, found: list[Neighbour]) -> Score:
+        """Flag a correction candidate unless it clears every matched image and close neighbour."""
+        assert sample.image is not None
+        query = as_unit_array(sample.image, self.compare_size)
+        own = {n.id for n in found}
+        prior = [n for n in self._prior_matches(sample) if n.id not in own]
+        clearance = self.clearance
+        checks: list[dict[str, Any]] = []
+        cleared = True
+        for neighbour, is_prior in [*((n, False) for n in found), *((n, True) for n in prior)]:
+            entry = self.training_pixels(neighbour)
+            distance = float(tiled_l2_one_to_many(query, entry[0][None])[0]) if entry is not None else None
+            close = is_prior or neighbour.similarity >= self.candidate_similarity
+            if distance is None:
+                too_near = close and (is_prior or neighbour.similarity >= self.unconfirmed_similarity)
+            else:
+                too_near = close and distance < clearance.tiled_l2
+            too_alike = not is_prior and clearance.max_cosine is not None and neighbour.similarity > clearance.max_cosine
+            cleared &= not (too_near or too_alike)
+            checks.append({"id": neighbour.id, "caption": neighbour.caption, "prior_match": is_prior,
+                           "similarity": None if is_prior else neighbour.similarity, "tiled_l2": distance,
+                           "too_near": too_near, "too_alike": too_alike})
+        distances = [c["tiled_l2"] for c in checks if c["tiled_l2"] is not None]
+        min_l2 = min(distances) if distances else None
+        return Score(
+            value=1.0 - min_l2 if min_l2 is not None else max((n.similarity for n in found), default=0.0),
+            flagged=not cleared,
+            threshold=1.0 - clearance.tiled_l2,
+            evidence={
+                "index_version": self.index_version,
+                "judged_as": "replacement",
+                "clearance": clearance.to_json(),
+                "min_tiled_l2": min_l2,
+                "nearest_similarity": found[0].similarity if found else None,
+                "checked": checks,
+            },
+        )
 
     def _judge(self, sample: Sample, found: list[Neighbour]) -> Score:
         assert sample.image is not None

@@ -27,6 +27,10 @@ class Sample:
     image_sha256: str | None
     prompt: str = ""
     seed: int | None = None
+    # Set when the image is a correction candidate: the evidence each detector found on the
+    # original it replaces, by detector name. A detector with a clearance holds the candidate
+    # to it (stricter than detection: hysteresis); others judge it like any image.
+    replaces: Mapping[str, Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from swerve.streams.commands import audit as audit_commands
 from swerve.streams.commands import calibrate as calibrate_command
 from swerve.streams.commands import dlq as dlq_commands
 from swerve.streams.commands import evaluate as evaluate_commands
-from swerve.streams.commands import evaluate_correct, evaluate_detect, evaluate_gie_maps
+from swerve.streams.commands import evaluate_correct, evaluate_detect, evaluate_gie_maps, evaluate_tradeoff
 from swerve.streams.commands import gie as gie_commands
 from swerve.streams.commands import index as index_commands
 from swerve.streams.commands import toyworld as toyworld_commands
@@ -48,6 +48,7 @@ app.add_typer(toyworld_commands.app, name="toyworld")
 evaluate_commands.app.command(name="detect")(evaluate_detect.detect)
 evaluate_commands.app.command(name="correct")(evaluate_correct.correct)
 evaluate_commands.app.command(name="gie-maps")(evaluate_gie_maps.gie_maps)
+evaluate_commands.app.command(name="tradeoff")(evaluate_tradeoff.tradeoff)
 app.add_typer(evaluate_commands.app, name="eval")
 
 

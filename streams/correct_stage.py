@@ -3,7 +3,8 @@ deliver the replacement or block with the reason.
 
 The corrector comes from the policy: the one named by the first detector that fired, else
 the policy's first corrector. With none configured the request is blocked, and says so.
-Every candidate is re-judged by the same rules that flagged the original. Running out of
+Every candidate is re-judged by the same rules that flagged the original, held to each
+detector's clearance (stricter than detection: ``detectors/clearance.py``). Running out of
 GPU memory twice blocks with the ``infrastructure`` reason class, a bug in this stage with
 ``internal`` (``fail_closed``): neither is a verdict on the image. No broker code.
 """
@@ -93,11 +94,14 @@ class CorrectStage:
         if corrector is None:
             return self._blocked(flagged, "no corrector configured for this policy", [])
 
+        # What each detector found on the original: detectors with a clearance hold candidates to it.
+        found_on_original = {s.detector: s.evidence for s in flagged.verdict.scores}
+
         def verify(candidate: Image.Image) -> Verification:
             # Judge the bytes that would be delivered, so digests match what consumers receive.
             encoded = encode_image(candidate, "image/png")
             digest = sha256_hex(encoded)
-            sample = Sample(generation.request_id, candidate, digest, generation.prompt, generation.seed)
+            sample = Sample(generation.request_id, candidate, digest, generation.prompt, generation.seed, replaces=found_on_original)
             return Verification(self.judge.judge(rules, [sample])[0], digest, encoded)
 
         request = CorrectionRequest(

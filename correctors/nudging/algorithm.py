@@ -12,8 +12,11 @@ optimizer and how many steps: here they are settings (``NudgingSettings``):
 - ``target="x0"``: L is the predicted clean latent x0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) after
   the chosen steps (sqrt(a_t) x_t - sqrt(1 - a_t) v for v-prediction; one extra guided UNet call per
   chosen step); x_t moves by sqrt(a_t) (x0* - x0), the noise part held fixed.
+- ``target="prompt"``: L is the conditional prompt embedding e_c (the text encoder's hidden states,
+  (1, tokens, width)); I_U are the same encoder's embeddings of the matched images' captions, I_D
+  those of desired prompts (``PromptNudge``).
 
-The last two run in diffusers' ``callback_on_step_end``. Our reading of |L - L0|: the L2 distance
+``steps`` and ``x0`` run in diffusers' ``callback_on_step_end``. Our reading of |L - L0|: the L2 distance
 relative to ||L0||, so alpha, beta and the distance are unitless. Gradient descent is projected
 onto the sphere ||L|| = ||L0||: cosine ignores scale, so unprojected descent shrinks L toward 0 and
 lets U's direction take over, replacing L0 instead of nudging it (we saw cos(U, L) reach -0.996).
@@ -21,7 +24,18 @@ On the sphere, L0 moves (from cos(U, L0) = c) only when beta * sqrt(1 - c^2) > 1
 the linear distance term cannot stop it short of nearly -U (an x0 flipped to the negative image:
 tiny-CLIP score 0.86 -> 0.72-0.78 on a mid-training toy checkpoint at beta 4). So the projection also keeps L within a
 trust radius ``max_distance`` * ||L0|| of L0 (0.5, i.e. 29 degrees; escalation grows it up to
-sqrt(2), i.e. 90 degrees). This module holds the mathematics only: it must never load models, decide success, or
+sqrt(2), i.e. 90 degrees).
+
+The prompt target holds the start-of-text row of e_c fixed (``SOT_ROWS``) and takes Eq. 2, the
+sphere and the trust radius over the other rows (padding rows included: they attend to the whole
+prompt). Under causal attention the SOT row is the same for every prompt and carries no content
+(why Wen et al. zero its gradient), yet every image attends to it: moving it would shift every
+image, and, shared by L and U, it would only inflate their cosine. Two limits follow from the
+sphere: a push cannot move e_c off a caption it equals (cos(U, L0) = 1 is stationary; only pull
+prompts move it then), and different prompts' embeddings are close (cos 0.95-0.98 in the tiny test
+encoder), so the push needs a larger beta than for latents (beta > 3.2 at cos 0.95).
+
+This module holds the mathematics only: it must never load models, decide success, or
 change the pipeline's weights.
 """
 
@@ -34,10 +48,12 @@ from typing import Any
 import torch
 from swerve.errors import ConfigurationError
 
-__all__ = ["MAX_DISTANCE", "NUDGE_TARGETS", "LatentNudge", "NudgingSettings", "nudge", "nudging_objective", "predicted_x0"]
+__all__ = ["MAX_DISTANCE", "NUDGE_TARGETS", "SOT_ROWS", "LatentNudge", "NudgingSettings", "PromptNudge", "nudge",
+           "nudging_objective", "predicted_x0"]
 
-NUDGE_TARGETS = ("initial", "steps", "x0")
+NUDGE_TARGETS = ("initial", "steps", "x0", "prompt")
 MAX_DISTANCE = 2**0.5  # chord sqrt(2) ||L0||: 90 degrees from L0 on the sphere, the most any attempt moves
+SOT_ROWS = 1  # leading rows of e_c the prompt target holds fixed: the start-of-text token
 
 
 @dataclass(frozen=True)
@@ -59,7 +75,7 @@ class NudgingSettings:
                 or not 0 < self.max_distance <= MAX_DISTANCE:
             raise ConfigurationError("nudging needs alpha, beta >= 0, iterations >= 1, learning_rate > 0, "
                                      f"0 < max_distance <= {MAX_DISTANCE}; got {self}")
-        if self.target != "initial" and (not self.at_steps or min(self.at_steps) < 0):
+        if self.target in ("steps", "x0") and (not self.at_steps or min(self.at_steps) < 0):
             raise ConfigurationError(f"nudging at_steps must be non-empty step indices >= 0, got {self.at_steps}")
 
     def stronger(self, factor: float) -> NudgingSettings:
@@ -68,11 +84,11 @@ class NudgingSettings:
 
 
 def _mean_cos(points: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
-    """mean_{P in points} cos(P, L) per sample: points (n, C, h, w), latent (B, C, h, w) -> (B,)."""
+    """mean_{P in points} cos(P, L) per sample: points (n, ...), latent (B, ...) of the same shape -> (B,)."""
     if points.shape[0] == 0:
         return latent.new_zeros(latent.shape[0])
-    p = torch.nn.functional.normalize(points.flatten(1), dim=1)  # (n, C*h*w)
-    q = torch.nn.functional.normalize(latent.flatten(1), dim=1)  # (B, C*h*w)
+    p = torch.nn.functional.normalize(points.flatten(1), dim=1)  # (n, C*h*w) or (n, tokens*width)
+    q = torch.nn.functional.normalize(latent.flatten(1), dim=1)  # (B, C*h*w) or (B, tokens*width)
     mean: torch.Tensor = (q @ p.T).mean(dim=1)
     return mean
 
@@ -105,15 +121,16 @@ def nudge(origin: torch.Tensor, push: torch.Tensor, pull: torch.Tensor, alpha: f
     """Minimize Eq. 2 over L by projected proximal gradient descent, from L = L0; samples are independent.
 
     Args:
-        origin: L0, (B, C, h, w).
-        push: latents of undesired images I_U, (nU, C, h, w).
-        pull: latents of desired images I_D, (nD, C, h, w); may be empty.
+        origin: L0, (B, C, h, w) for a latent, (B, tokens, width) for a prompt embedding.
+        push: undesired points I_U, (nU, ...) shaped as one sample of ``origin``.
+        pull: desired points I_D, (nD, ...) likewise; may be empty.
         max_distance: trust radius, relative to ||L0|| (at most 2, the sphere's diameter).
     Returns:
-        L*, (B, C, h, w), in the dtype of ``origin``.
+        L*, shaped as ``origin``, in its dtype.
     """
-    l0 = origin.detach().float()  # (B, C, h, w)
-    scale = l0.flatten(1).norm(dim=1).view(-1, 1, 1, 1)  # ||L0||, (B, 1, 1, 1)
+    l0 = origin.detach().float()  # (B, ...)
+    per_sample = (-1,) + (1,) * (l0.dim() - 1)  # broadcasts a (B,) quantity over one sample
+    scale = l0.flatten(1).norm(dim=1).view(per_sample)  # ||L0||, (B, 1, ...)
     delta = torch.zeros_like(l0, requires_grad=True)  # (L - L0) / ||L0||
     for _ in range(iterations):
         # 1. gradient step on the smooth part: -alpha mean cos(D, L) + beta mean cos(U, L)
@@ -122,10 +139,10 @@ def nudge(origin: torch.Tensor, push: torch.Tensor, pull: torch.Tensor, alpha: f
             smooth = -alpha * _mean_cos(pull.float(), latent) + beta * _mean_cos(push.float(), latent)
             (grad,) = torch.autograd.grad(smooth.sum(), [delta])
         with torch.no_grad():
-            step = delta - learning_rate * grad  # (B, C, h, w)
+            step = delta - learning_rate * grad  # (B, ...)
             # 2. proximal step on |L - L0| (block soft-threshold): exactly 0 while the push is too weak,
             #    where a plain subgradient on the norm would chatter around L0 by ~learning_rate
-            norm = step.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+            norm = step.flatten(1).norm(dim=1).view(per_sample)
             step = step * (1 - learning_rate / norm.clamp_min(1e-12)).clamp_min(0.0)
             # 3. back onto the sphere ||L|| = ||L0||, within the trust radius
             delta.copy_((_project(l0 + scale * step, l0, max_distance) - l0) / scale)
@@ -195,3 +212,37 @@ class LatentNudge:
         moved = self.apply(x0, step).float()
         tensors["latents"] = (x_t.float() + a_t.sqrt() * (moved - x0)).to(x_t.dtype)
         return tensors
+
+
+class PromptNudge:
+    """Eq. 2 on the conditional prompt embedding e_c (target ``prompt``), the start-of-text row held fixed.
+
+    ``push`` holds the text embeddings of the matched captions I_U (nU, tokens, width), ``pull`` those of
+    the desired prompts I_D (nD, tokens, width), possibly none. ``applied`` records, per nudge, the mean
+    cos(U, L) before and after and the distance |L - L0| / ||L0||, all over the rows that move.
+    """
+
+    def __init__(self, settings: NudgingSettings, push: torch.Tensor, pull: torch.Tensor):
+        settings.check()
+        if settings.target != "prompt":
+            raise ConfigurationError(f"PromptNudge nudges the prompt embedding, not target {settings.target!r}")
+        self.settings = settings
+        self.push, self.pull = push[:, SOT_ROWS:], pull[:, SOT_ROWS:]  # (nU, tokens - 1, width), (nD, ...)
+        self.applied: list[dict[str, float]] = []
+
+    @torch.no_grad()
+    def cos_push(self, e_c: torch.Tensor) -> float:
+        """mean cos(U, L) over the moving rows of e_c (B, tokens, width), averaged over the batch."""
+        return float(_mean_cos(self.push.float(), e_c[:, SOT_ROWS:].float()).mean())
+
+    @torch.no_grad()
+    def apply(self, e_c: torch.Tensor) -> torch.Tensor:
+        """Nudge e_c (B, tokens, width) by Eq. 2, leaving its SOT row as it is, and record the effect."""
+        s = self.settings
+        fixed, content = e_c[:, :SOT_ROWS], e_c[:, SOT_ROWS:]  # (B, 1, width), (B, tokens - 1, width)
+        moved = nudge(content, self.push, self.pull, s.alpha, s.beta, s.iterations, s.learning_rate, s.max_distance)
+        before, after = (float(_mean_cos(self.push.float(), x.float()).mean()) for x in (content, moved))
+        distance = (moved.float() - content.float()).flatten(1).norm(dim=1) / content.float().flatten(1).norm(dim=1)
+        self.applied.append({"cos_push_before": round(before, 4), "cos_push_after": round(after, 4),
+                             "distance": round(float(distance.mean()), 4)})
+        return torch.cat([fixed, moved], dim=1)

@@ -87,3 +87,56 @@ def test_given_a_near_copy_then_the_evidence_names_the_training_image_for_correc
     request = CorrectionRequest("r", "p", drawn_image(9, size=64), [Finding("memorization", score.evidence)])
     [matched] = matched_images_in(request)
     assert np.array_equal(np.asarray(matched), np.asarray(drawn_image(9, size=64)))
+
+
+def brightened(index: int, offset: int) -> Image.Image:
+    pixels = np.asarray(drawn_image(index, size=64)).astype(np.int16) + offset
+    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+
+
+def original_evidence(training, tiny_open_clip, index: int, **tamper: object) -> dict[str, dict[str, object]]:
+    [score] = detector(training, tiny_open_clip).score([sample(drawn_image(index, size=64))])
+    matches = [{**m, **tamper} if m["near_copy"] else m for m in score.evidence["matches"]]
+    return {"memorization": {**score.evidence, "matches": matches}}
+
+
+def test_given_a_candidate_just_past_the_detection_line_then_as_a_replacement_it_is_held_to_the_clearance(training, tiny_open_clip) -> None:
+    # Given the copy of image 7, brightened until it passes detection (tiled L2 > 0.1) but stays under 0.2
+    candidate = brightened(7, 36)
+    memorization = detector(training, tiny_open_clip)
+    [as_generation] = memorization.score([sample(candidate)])
+    assert not as_generation.flagged and 0.1 < as_generation.evidence["min_tiled_l2"] < 0.2
+    # When it is judged as the replacement of the flagged copy
+    replaces = original_evidence(training, tiny_open_clip, 7)
+    [as_replacement] = memorization.score([Sample("r", candidate, "0" * 64, replaces=replaces)])
+    # Then it is flagged: it does not reach the clearance against the image its original copied
+    assert as_replacement.flagged and as_replacement.threshold == pytest.approx(0.8)
+    assert as_replacement.evidence["judged_as"] == "replacement"
+    assert any(c["too_near"] and c["caption"] == "image 7" for c in as_replacement.evidence["checked"])
+
+
+def test_given_a_candidate_far_from_every_match_then_it_clears(training, tiny_open_clip) -> None:
+    replaces = original_evidence(training, tiny_open_clip, 7)
+    [score] = detector(training, tiny_open_clip).score([Sample("r", drawn_image(1000, size=64), "0" * 64, replaces=replaces)])
+    assert not score.flagged and score.evidence["min_tiled_l2"] >= 0.2
+
+
+def test_given_evidence_naming_another_uri_then_the_matched_image_is_read_from_the_index_by_id(training, tiny_open_clip) -> None:
+    # A flagged event's evidence is data: its URIs are never opened, only its ids looked up
+    replaces = original_evidence(training, tiny_open_clip, 7, uri="file:///etc/passwd")
+    [score] = detector(training, tiny_open_clip, k=1).score([Sample("r", brightened(7, 36), "0" * 64, replaces=replaces)])
+    assert score.flagged and any(c["caption"] == "image 7" and c["tiled_l2"] is not None for c in score.evidence["checked"])
+
+
+def test_given_a_cosine_ceiling_then_a_candidate_whose_embedding_stays_too_alike_is_flagged(training, tiny_open_clip) -> None:
+    replaces = original_evidence(training, tiny_open_clip, 7)
+    strict = MemorizationDetector(index_dir=str(training[0]), embedder=tiny_open_clip, candidate_similarity=0.0,
+                                  clearance={"tiled_l2": 0.2, "max_cosine": -0.99})
+    [score] = strict.score([Sample("r", drawn_image(1000, size=64), "0" * 64, replaces=replaces)])
+    assert score.flagged and any(c["too_alike"] for c in score.evidence["checked"])
+
+
+@pytest.mark.parametrize("clearance", [{"tiled_l2": 0.1}, {"tiled_l2": 0.05}, {"max_cosine": 1.5}, {"distance": 0.3}])
+def test_given_a_clearance_no_stricter_than_detection_or_malformed_then_the_detector_refuses_it(training, tiny_open_clip, clearance) -> None:
+    with pytest.raises(DetectorError, match="clearance"):
+        MemorizationDetector(index_dir=str(training[0]), embedder=tiny_open_clip, clearance=clearance)
