@@ -11,7 +11,7 @@ On the toy world (committed weights), every figure from one run:
      stricter than the detection threshold. The primary method runs on every flagged output of
      both sets, and once more on the verbatim set with the old behaviour (re-verification at the
      detection threshold) so its fidelity is reported beside; the other methods run on the
-     verbatim outputs of the first ``baseline_seeds`` seeds, beside the primary's figures there.
+     outputs of the first ``baseline_seeds`` seeds of each set, beside the primary's figures there.
      Every replacement is then read by judges the corrector does not steer by (``judges.py``):
      exhaustive tiled L2 to every training image, and SSIM to the memorized training image.
      The figures are defined in ``correction_summary.py``;
@@ -139,6 +139,7 @@ class ToyJudges:
                                              tiled_l2_threshold=threshold, clearance=clearance)
         self.threshold = threshold
         self.training = np.stack([as_unit_array(e.image) for e in build_training_set().unique])  # (n, 64, 64, 3)
+        self.memorized = np.stack([as_unit_array(memorized_training_image(c)) for c in memorized_captions()])  # (16, 64, 64, 3)
         self.clip = load_tiny_clip()
 
     def flagged(self, image: Image.Image) -> tuple[bool, dict[str, Any]]:
@@ -157,6 +158,9 @@ class ToyJudges:
 
     def nearest(self, image: Image.Image) -> float:
         return nearest_tiled_l2(image, self.training)
+
+    def nearest_memorized(self, image: Image.Image) -> float:
+        return nearest_tiled_l2(image, self.memorized)
 
 
 def run_method(method: str, generator: DiffusersGenerator, judges: ToyJudges, flagged: list[FlaggedGeneration],
@@ -182,7 +186,7 @@ def run_method(method: str, generator: DiffusersGenerator, judges: ToyJudges, fl
             fixed=True, attempts=len(outcome.attempts), fidelity=float(np.dot(replaced_vector, prompt_vector)),
             drift=float(1.0 - np.dot(replaced_vector, original_vector)), seconds=time.perf_counter() - started,
             nearest_tiled_l2=judges.nearest(replacement), ssim_to_matched=ssim(replacement, matched),
-            matched_tiled_l2=tiled_l2(replacement, matched),
+            matched_tiled_l2=tiled_l2(replacement, matched), nearest_memorized_tiled_l2=judges.nearest_memorized(replacement),
             original_ssim_to_matched=original_ssim, replacement=replacement))
     return outcomes
 
@@ -291,10 +295,12 @@ def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings |
     #    the others on the verbatim outputs of the first baseline_seeds seeds (the same outputs for
     #    each, beside the primary's figures on that subset, "<primary>_on_baseline_seeds")
     methods: dict[str, Any] = {}
+    methods_paraphrased: dict[str, Any] = {}
     primary_outcomes: list[RequestOutcome] = []
     old_outcomes: list[RequestOutcome] = []
     implicit_outcomes: list[RequestOutcome] = []
     compared = [f for f in flagged if f.seed < settings.baseline_seeds]
+    compared_implicit = [f for f in flagged_implicit if f.seed < settings.baseline_seeds]
     for method in settings.methods:
         if method == settings.primary_method:
             outcomes = primary_outcomes = run_method(method, generator, judges, flagged, settings)
@@ -302,15 +308,18 @@ def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings |
             if len(compared) < len(flagged):
                 methods[f"{method}_on_baseline_seeds"] = figures([o for o, f in zip(outcomes, flagged) if f.seed < settings.baseline_seeds])
             implicit_outcomes = run_method(method, generator, judges, flagged_implicit, settings)
+            methods_paraphrased[f"{method}_on_baseline_seeds"] = figures(
+                [o for o, f in zip(implicit_outcomes, flagged_implicit) if f.seed < settings.baseline_seeds])
             if settings.compare_old_behaviour:
                 old_outcomes = run_method(method, generator, judges, flagged, settings, old_behaviour=True)
         else:
             methods[method] = figures(run_method(method, generator, judges, compared, settings))
+            methods_paraphrased[method] = figures(run_method(method, generator, judges, compared_implicit, settings))
     primary = figures(primary_outcomes)
     old = figures(old_outcomes) if old_outcomes else None
     result: dict[str, Any] = {
         **{key: primary[key] for key in ("success_at_clearance", "success_at_tiled_l2", "correction_success_rate", "blocked_rate",
-                                          "success_at_tiled_l2_matched", "fidelity_ratio", "writer_block_rate", "ssim_to_matched_mean",
+                                          "success_at_tiled_l2_memorized", "success_at_tiled_l2_matched", "fidelity_ratio", "writer_block_rate", "ssim_to_matched_mean",
                                           "ssim_original_to_matched_mean")},
         "clearance": clearance,
         "fidelity_ratio_old_behaviour": old["fidelity_ratio"] if old else None,
@@ -319,7 +328,7 @@ def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings |
         "flagged": len(flagged),
         "generated_memorized": verbatim_detection["generated"],
         "detection": verbatim_detection,
-        "paraphrased": {"detection": implicit_detection, "correction": figures(implicit_outcomes),
+        "paraphrased": {"detection": implicit_detection, "correction": figures(implicit_outcomes), "methods": methods_paraphrased,
                         "prompts": [asdict(p) for p in implicit]},
         "ordinary_fidelity_mean": ordinary_fidelity,
         "ordinary_unflagged": reference.count,

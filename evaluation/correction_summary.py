@@ -6,8 +6,11 @@ figure. The figures:
 - ``success_at_clearance``: replaced, and the replacement's nearest training image (checked
   exhaustively, not the detector's k neighbours) is at least the clearance away in tiled L2;
 - ``success_at_tiled_l2``: the same at 0.10, 0.15 and 0.20, keys as strings ("0.15");
-- ``success_at_tiled_l2_matched``: the same, against only the training image the prompt memorized
-  (the toy training set is dense: ordinary generations too land near *some* training image);
+- ``success_at_tiled_l2_memorized``: the same, exhaustively against every *memorized* training
+  image (the duplicated ones the model copies); ``success_at_tiled_l2_matched`` against only the
+  one the prompt memorized. The toy training set is dense: even ordinary generations land within
+  0.15 of *some* training image 30% of the time, so the every-image figure has a ceiling below 1
+  (reported as ``ordinary_at_tiled_l2``);
 - ``correction_success_rate``: the same at the detection threshold (the figure of earlier runs);
 - ``blocked_rate``: no replacement within the attempts;
 - ``fidelity_ratio``: the replacements' mean tiny-CLIP score to their prompt over the mean of
@@ -43,6 +46,7 @@ class RequestOutcome:
     seconds: float
     nearest_tiled_l2: float | None = None  # replacement to every training image, exhaustive
     matched_tiled_l2: float | None = None  # replacement to the memorized training image
+    nearest_memorized_tiled_l2: float | None = None  # replacement to every memorized training image
     ssim_to_matched: float | None = None  # replacement to the memorized training image
     original_ssim_to_matched: float | None = None  # the flagged original to the same image
     replacement: Image.Image | None = field(default=None, compare=False, repr=False)  # for the contact sheet
@@ -66,11 +70,15 @@ def summarize(outcomes: list[RequestOutcome], ordinary_fidelity: float, clearanc
     def cleared_matched(at: float) -> int:
         return sum(o.fixed and o.matched_tiled_l2 is not None and o.matched_tiled_l2 >= at for o in outcomes)
 
+    def cleared_memorized(at: float) -> int:
+        return sum(o.fixed and o.nearest_memorized_tiled_l2 is not None and o.nearest_memorized_tiled_l2 >= at for o in outcomes)
+
     fidelity = [o.fidelity for o in outcomes if o.fidelity is not None]
     unfaithful = sum(o.fixed and o.fidelity is not None and o.fidelity < 0.5 * ordinary_fidelity for o in outcomes)
     return {
         "success_at_clearance": _share(cleared(clearance), total),
         "success_at_tiled_l2": {f"{at:.2f}": _share(cleared(at), total) for at in TILED_L2_JUDGED},
+        "success_at_tiled_l2_memorized": {f"{at:.2f}": _share(cleared_memorized(at), total) for at in TILED_L2_JUDGED},
         "success_at_tiled_l2_matched": {f"{at:.2f}": _share(cleared_matched(at), total) for at in TILED_L2_JUDGED},
         "correction_success_rate": _share(cleared(detection), total),
         "blocked_rate": _share(sum(not o.fixed for o in outcomes), total),

@@ -31,7 +31,7 @@ __all__ = ["KNOBS", "TradeoffSettings", "evaluate_tradeoff"]
 
 # method -> (fixed params, the knob, its values from gentle to strong)
 KNOBS: dict[str, tuple[dict[str, Any], str, tuple[float, ...]]] = {
-    "prompt_mitigation": ({}, "target_ratio", (0.9, 0.8, 0.65, 0.5)),
+    "prompt_mitigation": ({}, "target_ratio", (0.9, 0.85, 0.8, 0.65, 0.5)),
     "nudging": ({}, "beta", (1.0, 2.0, 4.0, 8.0)),
     "nudging:prompt": ({"target": "prompt"}, "beta", (1.0, 2.0, 4.0, 8.0)),
     "nudging_with_prompt_mitigation": ({}, "mitigation_target_ratio", (0.8, 0.65, 0.5, 0.35)),

@@ -17,6 +17,7 @@ def correct(
                                  help="comma-separated methods; the first runs on every flagged output. "
                                       "A variant is '<method>:<label>' with its params under that name in --params"),
     clearance: float = typer.Option(0.2, help="tiled L2 a replacement must reach against every matched training image"),
+    max_attempts: int = typer.Option(3, "--max-attempts", min=1, max=10, help="correction attempts before a block, as the policy's max_attempts"),
     max_cosine: Optional[float] = typer.Option(None, "--max-cosine", help="ceiling on a replacement's embedding cosine to its neighbours"),
     paraphrases: int = typer.Option(2, help="paraphrases of each memorized caption in the implicit set"),
     old_behaviour: bool = typer.Option(True, "--old-behaviour/--no-old-behaviour",
@@ -41,7 +42,7 @@ def correct(
     if not chosen:
         raise typer.BadParameter("name at least one method", param_hint="--methods")
     settings = CorrectionEvaluationSettings(
-        seeds=seeds, baseline_seeds=baseline_seeds, methods=chosen, clearance_tiled_l2=clearance, clearance_max_cosine=max_cosine,
+        seeds=seeds, baseline_seeds=baseline_seeds, methods=chosen, clearance_tiled_l2=clearance, max_attempts=max_attempts, clearance_max_cosine=max_cosine,
         paraphrases_per_caption=paraphrases, compare_old_behaviour=old_behaviour, run_gie=gie,
         gie_target=gie_target, method_params=json.loads(params) if params else {}, primary_method=chosen[0],
     )

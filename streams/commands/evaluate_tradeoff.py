@@ -15,6 +15,7 @@ def tradeoff(
     methods: str = typer.Option("prompt_mitigation,nudging,nudging:prompt,nudging_with_prompt_mitigation",
                                 help="comma-separated methods, each swept over its knob"),
     clearance: float = typer.Option(0.2, help="tiled L2 a replacement must reach against every matched training image"),
+    max_attempts: int = typer.Option(3, "--max-attempts", min=1, max=10, help="correction attempts before a block, as the policy's max_attempts"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="also write the figure (PNG) here"),
 ) -> None:
     """Success at the clearance against fidelity, for each method at each strength."""
@@ -28,7 +29,7 @@ def tradeoff(
     from swerve.streams.settings import Settings
 
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
-    settings = TradeoffSettings(seeds=seeds, methods=chosen, correction=CorrectionEvaluationSettings(clearance_tiled_l2=clearance))
+    settings = TradeoffSettings(seeds=seeds, methods=chosen, correction=CorrectionEvaluationSettings(clearance_tiled_l2=clearance, max_attempts=max_attempts))
     try:
         result = evaluate_tradeoff(Settings.from_env().data_dir, settings, plot=plot)
     except ValueError as exc:
