@@ -15,10 +15,7 @@ On the toy world (committed weights), every figure from one run:
      Every replacement is then read by judges the corrector does not steer by (``judges.py``):
      exhaustive tiled L2 to every training image, and SSIM to the memorized training image.
      The figures are defined in ``correction_summary.py``;
-  3. GIE (ORR protocol of its paper): prompts that show the target colour, generated plainly and
-     with GIE erasing it; ``gie_orr_target`` is the share of GIE generations whose colour the
-     zero-shot classifier no longer reads as the target; for prompts of other colours erased
-     with the same target, ``gie_orr_nontarget`` is the share whose own colour is no longer read.
+  3. GIE's removal rates (``gie_removal.py``).
 The result holds every seed and setting. This module never trains and never writes weights.
 """
 
@@ -39,7 +36,6 @@ from swerve.correctors.baselines.delayed_guidance import DelayedGuidanceCorrecto
 from swerve.correctors.baselines.negative_prompt import NegativePromptCorrector
 from swerve.correctors.baselines.reseed import ReseedCorrector
 from swerve.correctors.generator import DiffusersGenerator
-from swerve.correctors.gie.corrector import GieCorrector
 from swerve.correctors.nudging.corrector import NudgingCorrector
 from swerve.correctors.prompt_mitigation.corrector import PromptMitigationCorrector
 from swerve.correctors.protocol import CorrectionRequest, Corrector, Finding
@@ -48,11 +44,11 @@ from swerve.detectors.memorization import MemorizationDetector
 from swerve.detectors.protocol import Sample
 from swerve.detectors.tiled_l2 import as_unit_array
 from swerve.evaluation.correction_sheet import CorrectedExample, GieExample, correction_contact_sheet
+from swerve.evaluation.gie_removal import evaluate_gie
 from swerve.evaluation.correction_summary import RequestOutcome, summarize
 from swerve.evaluation.distance_plot import distance_histogram
 from swerve.evaluation.judges import TILED_L2_JUDGED, nearest_tiled_l2, ssim, tiled_l2
 from swerve.evaluation.paraphrases import paraphrases
-from swerve.evaluation.toyworld import expected_colour_and_shape
 from swerve.streams.embedded_defaults import ensure_toy_index, toy_embedder_params
 from swerve.toyworld import (
     DEFAULT_GUIDANCE_SCALE,
@@ -64,7 +60,6 @@ from swerve.toyworld import (
     memorized_training_image,
     sample_ordinary_captions,
 )
-from swerve.toyworld.vocabulary import SHAPE_COLOURS
 
 
 @dataclass(frozen=True)
@@ -233,43 +228,6 @@ def ordinary_reference(generator: DiffusersGenerator, judges: ToyJudges, setting
     fidelity = float(np.mean(judges.clip.clip_scores([im for _, im in unflagged], [p for p, _ in unflagged])))
     nearest = [judges.nearest(im) for _, im in unflagged]
     return OrdinaryReference(fidelity, len(unflagged), {f"{at:.2f}": float(np.mean([d >= at for d in nearest])) for at in TILED_L2_JUDGED})
-
-
-def evaluate_gie(generator: DiffusersGenerator, judges: ToyJudges,
-                 settings: CorrectionEvaluationSettings) -> tuple[dict[str, Any], list[GieExample]]:
-    """ORR of GIE for the target colour, and for other colours under the same erasure (same seeds).
-
-    Also returns the first few (prompt, plain, erased) triples of each kind, for the contact sheet.
-    """
-    captions = sample_ordinary_captions(settings.gie_prompts * len(SHAPE_COLOURS), seed=settings.gie_caption_seed)
-    target = settings.gie_target
-    with_target = [c for c in captions if f" {target} " in f" {c} "][: settings.gie_prompts]
-    others = [c for c in captions if f" {target} " not in f" {c} "][: settings.gie_prompts]
-    gie = GieCorrector(generator=generator, concepts=[target], **settings.method_params.get("gie", {}))
-    seeds = list(range(len(with_target)))
-
-    def colours(images: list[Image.Image]) -> list[str]:
-        return [reading.colour for reading in judges.clip.classify(images)]
-
-    def erased(prompts: list[str]) -> list[Image.Image]:
-        return [gie.propose(CorrectionRequest(f"gie-{i}", p, Image.new("RGB", (8, 8)), [], seed=i), 1).image
-                for i, p in enumerate(prompts)]
-
-    plain_target_images, gie_target_images = generator.generate(with_target, seeds), erased(with_target)
-    plain_other_images, gie_other_images = generator.generate(others, list(range(len(others)))), erased(others)
-    plain_target, gie_target = colours(plain_target_images), colours(gie_target_images)
-    plain_others, gie_others = colours(plain_other_images), colours(gie_other_images)
-    other_colours = [expected_colour_and_shape(c)[0] for c in others]
-    examples = [GieExample(p, a, b) for p, a, b in list(zip(with_target, plain_target_images, gie_target_images))[:6]]
-    examples += [GieExample(p, a, b) for p, a, b in list(zip(others, plain_other_images, gie_other_images))[:6]]
-    return {
-        "gie_orr_target": float(np.mean([c != target for c in gie_target])),
-        "gie_orr_target_without_gie": float(np.mean([c != target for c in plain_target])),
-        "gie_orr_nontarget": float(np.mean([g != own for g, own in zip(gie_others, other_colours)])),
-        "gie_orr_nontarget_without_gie": float(np.mean([g != own for g, own in zip(plain_others, other_colours)])),
-        "gie_target": target,
-        "gie_prompts": {"target": len(with_target), "nontarget": len(others)},
-    }, examples
 
 
 def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings | None = None, device: str | None = None,

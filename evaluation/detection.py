@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from swerve.detectors.concepts import ConceptDetector
 from swerve.detectors.memorization import MemorizationDetector
