@@ -212,3 +212,23 @@ def test_given_a_bug_in_the_detect_stage_when_failed_closed_then_a_blocked_deliv
 def test_given_a_policy_whose_block_fires_then_the_reason_class_is_policy() -> None:
     [outputs] = detect(Judge(), parse_policy(blocklist_policy(on_flag="block")), [RED])
     assert (outputs[1].event.outcome, outputs[1].event.reason_class) == ("blocked", "policy")
+
+
+def test_given_a_candidate_then_it_is_judged_as_a_replacement_with_the_originals_evidence(tmp_path, monkeypatch) -> None:
+    # Given a judge that records what each detector was asked, and a flagged image
+    text = blocklist_policy()
+    judge = Judge()
+    asked: list[Sample] = []
+    original_judge = judge.judge
+
+    def recording(rules, samples):  # type: ignore[no-untyped-def]
+        asked.extend(samples)
+        return original_judge(rules, samples)
+
+    monkeypatch.setattr(judge, "judge", recording)
+    flagged_event = flagged(text)
+    # When it is corrected
+    CorrectStage(parse_policy(text), judge, ImageStore(tmp_path.as_uri()), MediaLimits()).correct(flagged_event, RED.image)
+    # Then the candidate carried, per detector, what was found on the original (for clearances)
+    assert len(asked) == 1 and asked[0].replaces is not None
+    assert asked[0].replaces["takedowns"] == flagged_event.verdict.scores[0].evidence
