@@ -170,19 +170,22 @@ def run_method(method: str, generator: DiffusersGenerator, judges: ToyJudges, fl
         outcome = correct_until_clean(corrector, request, partial(verify, item.evidence), settings.max_attempts)
         matched = memorized_training_image(item.source)
         original_ssim = ssim(item.image, matched)
+        [prompt_vector] = judges.clip.embed_texts([item.prompt])
         if outcome.replacement is None:
+            [original_vector] = judges.clip.embed_images([item.image])
             outcomes.append(RequestOutcome(False, len(outcome.attempts), None, None, time.perf_counter() - started,
-                                           original_ssim_to_matched=original_ssim))
+                                           original_ssim_to_matched=original_ssim,
+                                           original_fidelity=float(np.dot(original_vector, prompt_vector))))
             continue
         replacement = outcome.replacement.image
         replaced_vector, original_vector = judges.clip.embed_images([replacement, item.image])  # one pass for both
-        [prompt_vector] = judges.clip.embed_texts([item.prompt])
         outcomes.append(RequestOutcome(
             fixed=True, attempts=len(outcome.attempts), fidelity=float(np.dot(replaced_vector, prompt_vector)),
             drift=float(1.0 - np.dot(replaced_vector, original_vector)), seconds=time.perf_counter() - started,
             nearest_tiled_l2=judges.nearest(replacement), ssim_to_matched=ssim(replacement, matched),
             matched_tiled_l2=tiled_l2(replacement, matched), nearest_memorized_tiled_l2=judges.nearest_memorized(replacement),
-            original_ssim_to_matched=original_ssim, replacement=replacement))
+            original_ssim_to_matched=original_ssim, original_fidelity=float(np.dot(original_vector, prompt_vector)),
+            replacement=replacement))
     return outcomes
 
 
@@ -277,7 +280,7 @@ def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings |
     old = figures(old_outcomes) if old_outcomes else None
     result: dict[str, Any] = {
         **{key: primary[key] for key in ("success_at_clearance", "success_at_tiled_l2", "correction_success_rate", "blocked_rate",
-                                          "success_at_tiled_l2_memorized", "success_at_tiled_l2_matched", "fidelity_ratio", "writer_block_rate", "ssim_to_matched_mean",
+                                          "success_at_tiled_l2_memorized", "success_at_tiled_l2_matched", "fidelity_ratio", "original_fidelity_ratio", "writer_block_rate", "ssim_to_matched_mean",
                                           "ssim_original_to_matched_mean")},
         "clearance": clearance,
         "fidelity_ratio_old_behaviour": old["fidelity_ratio"] if old else None,

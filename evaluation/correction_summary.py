@@ -14,7 +14,8 @@ figure. The figures:
 - ``correction_success_rate``: the same at the detection threshold (the figure of earlier runs);
 - ``blocked_rate``: no replacement within the attempts;
 - ``fidelity_ratio``: the replacements' mean tiny-CLIP score to their prompt over the mean of
-  ordinary generations the detector lets through;
+  ordinary generations the detector lets through; ``original_fidelity_ratio`` the same for the
+  flagged originals (the copies), the reference a paraphrased prompt's figure is read against;
 - ``writer_block_rate``: blocked, or replaced by an image whose fidelity is under half the
   ordinary mean (the model's "writer's block": it refused, or drew something else);
 - ``ssim_to_matched_mean``: mean SSIM of replacements to the training image the prompt memorized,
@@ -49,11 +50,16 @@ class RequestOutcome:
     nearest_memorized_tiled_l2: float | None = None  # replacement to every memorized training image
     ssim_to_matched: float | None = None  # replacement to the memorized training image
     original_ssim_to_matched: float | None = None  # the flagged original to the same image
+    original_fidelity: float | None = None  # tiny-CLIP score of the flagged original to its prompt
     replacement: Image.Image | None = field(default=None, compare=False, repr=False)  # for the contact sheet
 
 
 def _share(hits: int, total: int) -> float | None:
     return hits / total if total else None
+
+
+def _ratio(values: list[float], reference: float) -> float | None:
+    return float(np.mean(values)) / reference if values else None
 
 
 def _mean(values: list[float]) -> float | None:
@@ -83,6 +89,7 @@ def summarize(outcomes: list[RequestOutcome], ordinary_fidelity: float, clearanc
         "correction_success_rate": _share(cleared(detection), total),
         "blocked_rate": _share(sum(not o.fixed for o in outcomes), total),
         "fidelity_ratio": float(np.mean(fidelity)) / ordinary_fidelity if fidelity else None,
+        "original_fidelity_ratio": _ratio([o.original_fidelity for o in outcomes if o.original_fidelity is not None], ordinary_fidelity),
         "writer_block_rate": _share(sum(not o.fixed for o in outcomes) + unfaithful, total),
         "ssim_to_matched_mean": _mean([o.ssim_to_matched for o in outcomes if o.ssim_to_matched is not None]),
         "ssim_original_to_matched_mean": _mean([o.original_ssim_to_matched for o in outcomes if o.original_ssim_to_matched is not None]),
