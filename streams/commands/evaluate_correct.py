@@ -16,7 +16,7 @@ def correct(
     methods: str = typer.Option("prompt_mitigation,nudging,nudging_with_prompt_mitigation,reseed,negative_prompt,delayed_guidance",
                                  help="comma-separated methods; the first runs on every flagged output. "
                                       "A variant is '<method>:<label>' with its params under that name in --params"),
-    clearance: float = typer.Option(0.2, help="tiled L2 a replacement must reach against every matched training image"),
+    clearance: float = typer.Option(0.15, help="tiled L2 a replacement must reach against every matched training image"),
     max_attempts: int = typer.Option(3, "--max-attempts", min=1, max=10, help="correction attempts before a block, as the policy's max_attempts"),
     max_cosine: Optional[float] = typer.Option(None, "--max-cosine", help="ceiling on a replacement's embedding cosine to its neighbours"),
     paraphrases: int = typer.Option(2, help="paraphrases of each memorized caption in the implicit set"),

@@ -14,7 +14,7 @@ def tradeoff(
     seeds: int = typer.Option(4, help="seeds per memorized caption for the flagged set"),
     methods: str = typer.Option("prompt_mitigation,nudging,nudging:prompt,nudging_with_prompt_mitigation",
                                 help="comma-separated methods, each swept over its knob"),
-    clearance: float = typer.Option(0.2, help="tiled L2 a replacement must reach against every matched training image"),
+    clearance: float = typer.Option(0.15, help="tiled L2 a replacement must reach against every matched training image"),
     max_attempts: int = typer.Option(3, "--max-attempts", min=1, max=10, help="correction attempts before a block, as the policy's max_attempts"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="also write the figure (PNG) here"),
 ) -> None:
