@@ -42,12 +42,12 @@ from swerve.correctors.protocol import CorrectionRequest, Corrector, Finding
 from swerve.detectors.clearance import DEFAULT_CLEARANCE_TILED_L2
 from swerve.detectors.memorization import MemorizationDetector
 from swerve.detectors.protocol import Sample
-from swerve.detectors.tiled_l2 import as_unit_array
+from swerve.detectors.tiled_l2 import as_unit_array, tiled_l2
 from swerve.evaluation.correction_sheet import CorrectedExample, GieExample, correction_contact_sheet
 from swerve.evaluation.gie_removal import evaluate_gie
 from swerve.evaluation.correction_summary import RequestOutcome, summarize
 from swerve.evaluation.distance_plot import distance_histogram
-from swerve.evaluation.judges import TILED_L2_JUDGED, nearest_tiled_l2, ssim, tiled_l2
+from swerve.evaluation.judges import TILED_L2_JUDGED, nearest_tiled_l2, ssim
 from swerve.evaluation.paraphrases import paraphrases
 from swerve.streams.embedded_defaults import ensure_toy_index, toy_embedder_params
 from swerve.toyworld import (
@@ -116,9 +116,7 @@ def corrector_for(method: str, generator: DiffusersGenerator, params: dict[str, 
         "negative_prompt": NegativePromptCorrector,
         "delayed_guidance": DelayedGuidanceCorrector,
     }
-    if method in factories:
-        return factories[method](generator=generator, **params)
-    # Variants: "<kind>:<label>" takes its params from method_params under the full name,
+    # A variant "<kind>:<label>" takes its params from method_params under the full name,
     # e.g. "nudging:prompt" with {"target": "prompt"}.
     kind = method.split(":", 1)[0]
     if kind not in factories:
@@ -183,7 +181,7 @@ def run_method(method: str, generator: DiffusersGenerator, judges: ToyJudges, fl
             fixed=True, attempts=len(outcome.attempts), fidelity=float(np.dot(replaced_vector, prompt_vector)),
             drift=float(1.0 - np.dot(replaced_vector, original_vector)), seconds=time.perf_counter() - started,
             nearest_tiled_l2=judges.nearest(replacement), ssim_to_matched=ssim(replacement, matched),
-            matched_tiled_l2=tiled_l2(replacement, matched), nearest_memorized_tiled_l2=judges.nearest_memorized(replacement),
+            matched_tiled_l2=tiled_l2(replacement, matched, size=matched.size[0]), nearest_memorized_tiled_l2=judges.nearest_memorized(replacement),
             original_ssim_to_matched=original_ssim, original_fidelity=float(np.dot(original_vector, prompt_vector)),
             replacement=replacement))
     return outcomes
@@ -276,7 +274,7 @@ def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings |
         else:
             methods[method] = figures(run_method(method, generator, judges, compared, settings))
             methods_paraphrased[method] = figures(run_method(method, generator, judges, compared_implicit, settings))
-    primary = figures(primary_outcomes)
+    primary = methods[settings.primary_method]
     old = figures(old_outcomes) if old_outcomes else None
     result: dict[str, Any] = {
         **{key: primary[key] for key in ("success_at_clearance", "success_at_tiled_l2", "correction_success_rate", "blocked_rate",

@@ -19,7 +19,7 @@ from skimage.metrics import structural_similarity
 
 from swerve.detectors.tiled_l2 import as_unit_array, tiled_l2_one_to_many
 
-__all__ = ["TILED_L2_JUDGED", "nearest_tiled_l2", "ssim", "tiled_l2"]
+__all__ = ["TILED_L2_JUDGED", "nearest_tiled_l2", "ssim"]
 
 # The thresholds success is reported at: the nudging paper's 0.1, Carlini et al.'s 0.15 for
 # Stable Diffusion, and 0.2.
@@ -29,12 +29,6 @@ TILED_L2_JUDGED = (0.10, 0.15, 0.20)
 def nearest_tiled_l2(image: Image.Image, training: np.ndarray) -> float:
     """The least tiled L2 from ``image`` to any of ``training`` (n, size, size, 3) in [0, 1]."""
     return float(tiled_l2_one_to_many(as_unit_array(image, training.shape[1]), training).min())
-
-
-def tiled_l2(image: Image.Image, reference: Image.Image) -> float:
-    """Tiled L2 of two images at the reference's side."""
-    size = reference.size[0]
-    return float(tiled_l2_one_to_many(as_unit_array(image, size), as_unit_array(reference, size)[None])[0])
 
 
 def ssim(image: Image.Image, reference: Image.Image) -> float:

@@ -10,7 +10,7 @@ this curve (docs/correctors.md, "The trade-off").
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,7 @@ def evaluate_tradeoff(data_dir: Path, settings: TradeoffSettings | None = None, 
         curves[method] = []
         for value in values:
             params = {**fixed, **base.method_params.get(method, {}), knob: value}
-            run = CorrectionEvaluationSettings(**{**asdict(base), "method_params": {method: params}})
+            run = replace(base, method_params={method: params})
             summary = figures(run_method(method, generator, judges, flagged, run))
             curves[method].append({"knob": knob, "value": value, **summary})
     result: dict[str, Any] = {"curves": curves, "detection": detection, "flagged": len(flagged),

@@ -165,16 +165,16 @@ class BatchRunner:
             settling = asyncio.ensure_future(self._retrying(f"{stage.name}.identity", partial(self.claims.settle, claims)))
         outputs = await self._retrying(stage.name, lambda: loop.run_in_executor(stage.pool, run_isolated, stage, items))
         STAGE_SECONDS.labels(stage=stage.name).observe(time.perf_counter() - started)
-        kept = list(zip(decoded, outputs))
-        if settling is not None:
-            kept = []
-            for pair, claim, conflict in zip(zip(decoded, outputs), claims, await settling):
-                if conflict is None:
-                    kept.append(pair)
-                else:
-                    await self._reject(stage, pair[0][0], conflict, "identity", outcome_key=f"{claim.key}#{claim.digest}")
+        conflicts = await settling if settling is not None else [None] * len(items)
+        kept = []
+        for index, ((event, _), publications, conflict) in enumerate(zip(decoded, outputs, conflicts)):
+            if conflict is None:
+                kept.append((event, publications))
+            else:  # only a claimed input can conflict
+                claim = claims[index]
+                await self._reject(stage, event, conflict, "identity", outcome_key=f"{claim.key}#{claim.digest}")
         outputs = [publications for _, publications in kept]
-        groups = [(publications, incoming_traceparent(message_headers(event.message))) for (event, _), publications in kept]
+        groups = [(publications, incoming_traceparent(message_headers(event.message))) for event, publications in kept]
         await self._retrying(f"{stage.name}.publish", lambda: self.publisher.publish_batch(groups))
         for publications in outputs:
             self._count(stage.name, publications)

@@ -85,10 +85,11 @@ class Claim:
         if first == self.remembered:
             return None
         # Name only what this producer sent: the first claimant may be another tenant's request.
+        event_id = self.key.split("/", 1)[1]
         return IdConflictError(
-            f"event id {self.key.split('/', 1)[1]!r} was first used by another event with different content "
+            f"event id {event_id!r} was first used by another event with different content "
             f"(a different request, prompt, seed or image); give each event its own id",
-            event_id=self.key.split("/", 1)[1],
+            event_id=event_id,
             stage="identity",
         )
 
@@ -214,15 +215,14 @@ class IdentityClaims:
         try:
             key = record.key.decode()
             body = json.loads(record.value)
-            claim = Claim(key, str(body["digest"]), str(body["request_id"]))
-            claim.remembered  # noqa: B018 - a digest that is not hex is not a claim
+            remembered = Claim(key, str(body["digest"]), str(body["request_id"])).remembered  # ValueError unless hex
         except (AttributeError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             # Only workers write claims; a record that is not one was written by someone else.
             log.warning("skipping a record on %s that is not a claim (partition %s, offset %s): %r", self.topic, record.partition, record.offset, exc)
             return
         if key not in self._first:
             made = record.timestamp / 1000 if record.timestamp and record.timestamp > 0 else now
-            self._first[key] = (claim.remembered, made)
+            self._first[key] = (remembered, made)
 
     def _forget_older_than(self, cutoff: float) -> None:
         while self._first:

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from swerve.streams.commands.eval_extra import eval_extra
+
 
 def correct(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
@@ -30,12 +32,8 @@ def correct(
 ) -> None:
     """Success at the clearance and at fixed tiled L2, SSIM, blocked, writer's block and fidelity
     of each method, on verbatim and paraphrased memorized prompts; GIE's removal rates."""
-    try:
+    with eval_extra("swerve eval correct"):
         from swerve.evaluation.correction import CorrectionEvaluationSettings, evaluate_correction
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("skimage", "matplotlib"):
-            raise
-        raise typer.BadParameter(f"`swerve eval correct` needs {exc.name}: pip install 'swerve[eval]'") from exc
     from swerve.streams.settings import Settings
 
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from swerve.streams.commands.eval_extra import eval_extra
+
 
 def tradeoff(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
@@ -19,13 +21,9 @@ def tradeoff(
     plot: Optional[Path] = typer.Option(None, "--plot", help="also write the figure (PNG) here"),
 ) -> None:
     """Success at the clearance against fidelity, for each method at each strength."""
-    try:
+    with eval_extra("swerve eval tradeoff"):
         from swerve.evaluation.correction import CorrectionEvaluationSettings
         from swerve.evaluation.tradeoff import TradeoffSettings, evaluate_tradeoff
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("skimage", "matplotlib"):
-            raise
-        raise typer.BadParameter(f"`swerve eval tradeoff` needs {exc.name}: pip install 'swerve[eval]'") from exc
     from swerve.streams.settings import Settings
 
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
