@@ -182,9 +182,9 @@ class IdentityClaims:
             fetch_max_wait_ms=self._fetch_max_wait_ms,
             **self._consumer_kwargs,
         )
-        await consumer.start()
-        self._consumer = consumer
+        self._consumer = consumer  # kept before starting, so stop() reaches a reader that failed half-way
         try:
+            await consumer.start()
             partitions = consumer.partitions_for_topic(self.topic)
             if not partitions:
                 await consumer._client.force_metadata_update()  # metadata is read once at start

@@ -15,7 +15,7 @@ class OutageAction(enum.Enum):
     """The one thing to do after a probe."""
 
     CARRY_ON = "carry_on"
-    CREATE_TOPICS = "create_topics"
+    EXIT_TOPICS_LOST = "exit_topics_lost"
     EXIT_TOPICS_MISSING = "exit_topics_missing"
     EXIT_BROKER_DOWN = "exit_broker_down"
 
@@ -27,7 +27,7 @@ def outage_action(*, down_for_s: float | None, missing_topics: Collection[str], 
     Args:
         down_for_s: seconds the broker has been unreachable, None while it answers.
         missing_topics: swerve topics the broker did not list (only known while it answers).
-        may_create_topics: ``SWERVE_WORKER_CREATE_TOPICS``.
+        may_create_topics: ``SWERVE_WORKER_CREATE_TOPICS`` (whether the next start may create them).
         broker_down_exit_s: ``SWERVE_WORKER_BROKER_DOWN_EXIT_S``; 0 never exits for an outage.
     """
     if down_for_s is not None:
@@ -35,5 +35,5 @@ def outage_action(*, down_for_s: float | None, missing_topics: Collection[str], 
             return OutageAction.EXIT_BROKER_DOWN
         return OutageAction.CARRY_ON
     if missing_topics:
-        return OutageAction.CREATE_TOPICS if may_create_topics else OutageAction.EXIT_TOPICS_MISSING
+        return OutageAction.EXIT_TOPICS_LOST if may_create_topics else OutageAction.EXIT_TOPICS_MISSING
     return OutageAction.CARRY_ON

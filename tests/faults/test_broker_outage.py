@@ -1,6 +1,7 @@
 """Given a worker on a broker of its own, when the broker goes away or comes back empty, then
 the outage shows on /readyz, the log stays readable, and the worker either recovers by
-itself or exits loudly; it never idles with green probes.
+itself or exits loudly; it never idles with green probes. A broker that comes back empty
+ends the worker (75), and the fresh start an orchestrator makes recreates the topics.
 
 Each test runs its own Tansu broker (in memory) on a fixed port, so it can be stopped and
 started again at the same address: the restarted broker has lost every topic and offset.
@@ -76,7 +77,7 @@ def ready_worker(start_worker: Callable[..., WorkerProcess], **env: str) -> Work
     return worker
 
 
-def test_given_a_ready_worker_when_the_broker_is_killed_and_restarts_empty_then_it_shows_recovers_and_delivers(
+def test_given_a_ready_worker_when_the_broker_is_killed_and_restarts_empty_then_it_shows_exits_and_a_fresh_start_delivers(
         settings: Settings, own_broker: EmbeddedBroker, start_worker: Callable[..., WorkerProcess]) -> None:
     # Given a ready worker that has delivered a first set of generations
     worker = ready_worker(start_worker)
@@ -103,16 +104,19 @@ def test_given_a_ready_worker_when_the_broker_is_killed_and_restarts_empty_then_
     # When the broker comes back on the same address, empty
     own_broker.start()
 
-    # Then the worker recreates its topics and is ready again
-    assert wait_until(lambda: probe(worker, "/readyz")[0] == 200, timeout_s=60), worker.log_tail()
-    assert "created the missing topics" in worker.log_path.read_text(errors="replace")
+    # Then the worker exits with TOPICS_LOST, naming the topics: its offsets belong to the old log
+    assert wait_until(lambda: not worker.alive, timeout_s=30), worker.log_tail()
+    assert worker.stop() == exit_codes.TOPICS_LOST
+    assert f"swerve topics missing on the broker {own_broker.bootstrap}" in worker.log_path.read_text(errors="replace")
+    # ... and the fresh start an orchestrator makes recreates the topics and is ready
+    fresh = ready_worker(start_worker)
     # ... and every generation published after the restart has exactly one outcome (the broker
     # kept nothing of before: those outcomes were counted above, before the kill)
     after = [generation(i, "after-restart") for i in range(20)]
     asyncio.run(publish_events(settings, "generations", after))
-    assert wait_until(lambda: delivered(settings) >= {e.request_id for e in after}, timeout_s=60), worker.log_tail()
+    assert wait_until(lambda: delivered(settings) >= {e.request_id for e in after}, timeout_s=60), fresh.log_tail()
     read_outcomes(settings).assert_exactly_one_each({e.request_id for e in after})
-    assert worker.alive
+    assert fresh.alive
 
 
 def test_given_a_worker_that_may_not_create_topics_when_the_broker_restarts_empty_then_it_exits_78_naming_them(

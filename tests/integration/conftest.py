@@ -58,7 +58,9 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], log_path: Path, role: str = "all", metrics_port: int | None = None):
         self.log_path = log_path
         self.metrics_port = metrics_port
-        command = [sys.executable, "-m", "swerve.streams.cli", "worker", "--role", role, "--loglevel", "warning"]
+        # SWERVE_TEST_WORKER_LOGLEVEL=info shows faust's and aiokafka's rebalance steps when a test needs reading.
+        loglevel = os.environ.get("SWERVE_TEST_WORKER_LOGLEVEL", "warning")
+        command = [sys.executable, "-m", "swerve.streams.cli", "worker", "--role", role, "--loglevel", loglevel]
         if metrics_port is not None:
             command += ["--metrics-port", str(metrics_port)]
         self._log = open(log_path, "ab")

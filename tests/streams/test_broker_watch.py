@@ -1,5 +1,5 @@
-"""What a worker does after each broker probe: report health, recreate lost topics, or exit
-loudly. A fake probe stands in for the broker; the exits and the topic creation are recorded."""
+"""What a worker does after each broker probe: report health, or exit loudly. A fake probe
+stands in for the broker; the exits are recorded."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Collection, Mapping
 
 import pytest
 
-from swerve.errors import BrokerError, ConfigurationError
+from swerve.errors import ConfigurationError
 from swerve.streams import exit_codes
 from swerve.streams.broker_probe import BrokerAnswer, BrokerUnreachable
 from swerve.streams.broker_watch import BrokerWatch, check_watch_settings
@@ -45,19 +45,11 @@ class ScriptedProbe:
 
 
 class Recorder:
-    def __init__(self, fail_with: Exception | None = None):
+    def __init__(self) -> None:
         self.exits: list[tuple[int, str]] = []
-        self.created = 0
-        self.fail_with = fail_with
 
     def stop_worker(self, code: int, reason: str) -> None:
         self.exits.append((code, reason))
-
-    async def create_topics(self, settings: Settings) -> dict[str, str]:
-        self.created += 1
-        if self.fail_with is not None:
-            raise self.fail_with
-        return {}
 
 
 def settings(**worker: str) -> Settings:
@@ -67,7 +59,7 @@ def settings(**worker: str) -> Settings:
 def watch(probe: ScriptedProbe, recorder: Recorder, clock: FakeClock, view: dict[Partition, int | None] | None = None,
           **worker: str) -> BrokerWatch:
     return BrokerWatch(settings(**worker), WorkerHealth(stall_timeout_s=300, clock=clock), probe,  # type: ignore[arg-type]
-                       lambda: dict(view or {}), recorder.stop_worker, recorder.create_topics)
+                       lambda: dict(view or {}), recorder.stop_worker)
 
 
 def test_given_a_healthy_broker_then_the_worker_carries_on_and_lag_comes_from_the_probe() -> None:
@@ -80,34 +72,24 @@ def test_given_a_healthy_broker_then_the_worker_carries_on_and_lag_comes_from_th
     action = asyncio.run(subject.check())
     # Then it asked about its own partitions, passing what its consumer saw
     assert probe.asked == [({("swerve.generations", 0), ("swerve.flagged", 1)}, {("swerve.generations", 0): 14})]
-    assert action is OutageAction.CARRY_ON and recorder.exits == [] and recorder.created == 0
+    assert action is OutageAction.CARRY_ON and recorder.exits == []
     assert subject.health.readiness(assigned=True).ok and subject.health.lag() == 4
 
 
-def test_given_a_restarted_empty_broker_when_the_worker_may_create_topics_then_it_recreates_them() -> None:
-    probe = ScriptedProbe(BrokerUnreachable("refused"), BrokerAnswer(frozenset(), {}), BrokerAnswer(ALL_TOPICS, {}))
+def test_given_a_restarted_empty_broker_when_the_worker_may_create_topics_then_it_exits_75_for_a_fresh_start() -> None:
+    probe = ScriptedProbe(BrokerUnreachable("refused"), BrokerAnswer(frozenset(), {}))
     recorder, clock = Recorder(), FakeClock()
     subject = watch(probe, recorder, clock)
 
     assert asyncio.run(subject.check()) is OutageAction.CARRY_ON
     assert not subject.health.readiness(assigned=True).ok
     # When the broker is back without swerve's topics
-    assert asyncio.run(subject.check()) is OutageAction.CREATE_TOPICS
-    # Then they were created, and the next probe finds the worker ready
-    assert recorder.created == 1 and recorder.exits == []
+    assert asyncio.run(subject.check()) is OutageAction.EXIT_TOPICS_LOST
+    # Then the worker ends, naming them: its offsets belong to the log that is gone
+    [(code, reason)] = recorder.exits
+    assert code == exit_codes.TOPICS_LOST == 75
+    assert "swerve.generations" in reason and "fresh start recreates the topics" in reason
     assert not subject.health.readiness(assigned=True).ok
-    asyncio.run(subject.check())
-    assert subject.health.readiness(assigned=True).ok
-
-
-def test_given_topic_creation_fails_then_the_worker_stays_unready_and_tries_again() -> None:
-    probe = ScriptedProbe(BrokerAnswer(frozenset(), {}), BrokerAnswer(frozenset(), {}))
-    recorder, clock = Recorder(fail_with=BrokerError("cannot create topic swerve.dlq: error 29")), FakeClock()
-    subject = watch(probe, recorder, clock)
-    asyncio.run(subject.check())
-    asyncio.run(subject.check())
-    assert recorder.created == 2 and recorder.exits == []
-    assert "topics missing" in subject.health.readiness(assigned=True).reason
 
 
 def test_given_missing_topics_when_the_worker_may_not_create_them_then_it_exits_78_naming_them() -> None:
@@ -118,7 +100,6 @@ def test_given_missing_topics_when_the_worker_may_not_create_them_then_it_exits_
 
     assert asyncio.run(subject.check()) is OutageAction.EXIT_TOPICS_MISSING
 
-    assert recorder.created == 0
     [(code, reason)] = recorder.exits
     assert code == exit_codes.TOPICS_MISSING == 78
     assert "swerve.dlq, swerve.generations" in reason and "SWERVE_WORKER_CREATE_TOPICS=false" in reason
