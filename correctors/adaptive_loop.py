@@ -10,7 +10,8 @@ the stream. A corrector that raises counts as a failed attempt (its error become
 reason), so a broken corrector ends in a block with its cause, never a lost event. Running
 out of GPU memory is not a failed attempt: the proposal is retried once alone
 (``MemoryPressureGate``), and if that fails too the loop stops with ``resource_failure``
-set, so the caller blocks for infrastructure, not for the image.
+set, so the caller blocks for infrastructure, not for the image. An original whose size the
+policy refuses to resize (``UnsupportedSizeError``) stops the loop at its first attempt.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from PIL import Image
 
 from swerve.correctors.memory_pressure import MemoryPressureGate
 from swerve.correctors.protocol import Candidate, CorrectionRequest, Corrector
-from swerve.errors import ResourceExhaustedError
+from swerve.errors import ResourceExhaustedError, UnsupportedSizeError
 
 
 class VerificationReport(Protocol):
@@ -99,6 +100,9 @@ def correct_until_clean(
             candidate = memory.run(partial(corrector.propose, request, attempt), f"{corrector.name} attempt {attempt}")
         except ResourceExhaustedError as exc:
             return CorrectionOutcome(None, None, records, resource_failure=str(exc))
+        except UnsupportedSizeError as exc:  # final: every attempt would refuse the same size
+            records.append(AttemptRecord(attempt, None, None, error=f"{corrector.name}: {exc}"))
+            return CorrectionOutcome(None, None, records)
         except Exception as exc:  # noqa: BLE001 - a failed attempt is recorded, then blocked on
             records.append(AttemptRecord(attempt, None, None, error=f"{corrector.name} raised {type(exc).__name__}: {exc}"))
             continue

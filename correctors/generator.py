@@ -1,10 +1,12 @@
 """The generation backend: the one place that loads a Stable Diffusion model and runs it.
 
 Every steering method regenerates through ``DiffusersGenerator``, so every replacement records
-the same facts (model id, scheduler, steps, guidance, size) and draws its initial noise the same
-way: one CPU ``torch.Generator`` per sample, so a (prompt, seed) pair gives the same x_T on CPU
-and CUDA, and the same image up to numerics. Weights load from a local directory only; a hub
-download happens only when the caller opts in with ``allow_download=True``. CUDA runs in fp16.
+the same facts (model id and revision, scheduler, steps, guidance, sizes) and draws its initial
+noise the same way: one CPU ``torch.Generator`` per sample, so a (prompt, seed) pair gives the
+same x_T on CPU and CUDA, and the same image up to numerics. Weights load from a local directory
+only; a hub download happens only when the caller opts in with ``allow_download=True``. CUDA runs
+in fp16 unless the policy says otherwise. What a policy may set is ``GenerationSettings``; each
+request is generated at the size ``output_size`` plans for its original (``sized_for``).
 
 Pipelines are cached per (directory, device) and shared by every corrector, each with a lock:
 a method that changes the UNet for a while (GIE installs attention processors) holds the lock,
@@ -14,19 +16,26 @@ fork the pipeline, or patch any model's ``forward``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import diffusers
 import torch
 from diffusers import StableDiffusionPipeline
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from swerve.correctors.model_revision import model_revision
+from swerve.correctors.output_size import DEFAULT_MAX_SIDE, OutputSize
 from swerve.errors import ConfigurationError, CorrectionError, ModelNotFoundError
 
-__all__ = ["DiffusersGenerator", "StepCallback", "build_generator", "request_seed"]
+__all__ = ["DiffusersGenerator", "GenerationSettings", "StepCallback", "build_generator", "request_seed"]
 
 StepCallback = Callable[[Any, int, Any, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
@@ -53,6 +62,83 @@ def resolve_dtype(device: torch.device, dtype: str | None) -> torch.dtype:
     return DTYPES[dtype]
 
 
+class GenerationSettings(BaseModel):
+    """What a policy may set about a corrector's model and sampling (validated at load).
+
+    ``size``/``height``/``width``/``unsupported_size``/``max_side``: see ``output_size``.
+    ``scheduler``: a diffusers scheduler class name compatible with the model's (``DDIMScheduler``,
+    ``PNDMScheduler``, ``EulerDiscreteScheduler``, ``DPMSolverMultistepScheduler``, ...), built from
+    the model's own scheduler config. ``model_id``/``revision``: what replacements record (by
+    default the directory and ``model_revision``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: str | None = None
+    dtype: Literal["float16", "bfloat16", "float32"] | None = None
+    steps: int = Field(25, ge=1, le=MAX_STEPS)
+    guidance_scale: float = Field(7.5, ge=0.0, le=100.0)
+    scheduler: str | None = None
+    size: Literal["original", "native"] = "original"
+    height: int | None = None
+    width: int | None = None
+    unsupported_size: Literal["resize", "refuse"] = "resize"
+    max_side: int = Field(DEFAULT_MAX_SIDE, ge=8, le=8192)
+    model_id: str | None = None
+    revision: str | None = None
+    allow_download: bool = False
+
+    @classmethod
+    def parse(cls, values: dict[str, Any]) -> GenerationSettings:
+        """Validate a policy's generation params; errors name each bad key and what it accepts."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors())
+            raise ConfigurationError(f"bad generation settings: {problems} (accepted: {', '.join(cls.model_fields)})") from exc
+
+    def output_size(self) -> OutputSize:
+        return OutputSize(self.size, self.height, self.width, self.unsupported_size, self.max_side)
+
+
+# Pipelines whose UNet, text encoder and VAE are Stable Diffusion 1.x/2.x's, which every method is written for.
+SUPPORTED_PIPELINES = frozenset({"StableDiffusionPipeline"})
+
+
+def check_pipeline_class(directory: Path) -> None:
+    """Refuse at load a model directory whose pipeline the correctors do not drive (SDXL among them)."""
+    index = directory / "model_index.json"
+    if not index.is_file():
+        raise ModelNotFoundError(f"{directory} is not a diffusers pipeline directory: it has no model_index.json", stage="correct")
+    try:
+        declared = json.loads(index.read_text()).get("_class_name")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigurationError(f"{index} is not a readable diffusers model index: {exc}") from exc
+    if declared not in SUPPORTED_PIPELINES:
+        raise ConfigurationError(
+            f"{directory} holds a {declared} pipeline; swerve's correctors drive {', '.join(sorted(SUPPORTED_PIPELINES))} "
+            "(SD 1.x/2.x) only. SDXL's two text encoders, pooled embeddings and added time ids are not carried "
+            "through the methods yet (docs/operations.md, \"Bring your own model\")")
+
+
+def with_scheduler(pipeline: StableDiffusionPipeline, name: str) -> StableDiffusionPipeline:
+    """A pipeline sharing ``pipeline``'s modules (no copy of the weights) with the scheduler ``name``."""
+    current = type(pipeline.scheduler)
+    if name == current.__name__:
+        return pipeline
+    compatible = sorted({c.__name__ for c in pipeline.scheduler.compatibles} | {current.__name__})
+    scheduler_class = getattr(diffusers, name, None)
+    if not (isinstance(scheduler_class, type) and issubclass(scheduler_class, SchedulerMixin)):
+        raise ConfigurationError(f"unknown scheduler {name!r}; this model's compatible schedulers: {', '.join(compatible)}")
+    if name not in compatible:
+        raise ConfigurationError(f"scheduler {name} is not compatible with this model's {current.__name__}; "
+                                 f"compatible: {', '.join(compatible)}")
+    components = {**pipeline.components, "scheduler": scheduler_class.from_config(pipeline.scheduler.config)}  # type: ignore[attr-defined]
+    switched = StableDiffusionPipeline(**components, requires_safety_checker=False)
+    switched.set_progress_bar_config(disable=True)
+    return switched
+
+
 def _load(model: str, device: torch.device, dtype: torch.dtype,
           allow_download: bool) -> tuple[StableDiffusionPipeline, threading.RLock]:
     key = (model, str(device), str(dtype))
@@ -74,18 +160,46 @@ class DiffusersGenerator:
         model_id (`str`): what replacements record as the model (the directory or hub id).
         steps (`int`, defaults to 25): denoising steps.
         guidance_scale (`float`, defaults to 7.5): classifier-free guidance scale.
-        height, width (`int`, optional): output size; the UNet's native size by default.
+        height, width (`int`, optional): generation size until ``sized_for`` plans one; the UNet's native size by default.
         lock (`threading.RLock`, optional): shared with every generator on the same pipeline.
+        output_size (`OutputSize`, optional): how ``sized_for`` sizes a request's output (the original's size by default).
+        revision (`str`, optional): the weights' revision, recorded with the model id.
     """
 
     def __init__(self, pipeline: StableDiffusionPipeline, model_id: str, steps: int = 25, guidance_scale: float = 7.5,
-                 height: int | None = None, width: int | None = None, lock: threading.RLock | None = None):
+                 height: int | None = None, width: int | None = None, lock: threading.RLock | None = None,
+                 output_size: OutputSize | None = None, revision: str | None = None):
         if not 1 <= steps <= MAX_STEPS:
             raise ConfigurationError(f"steps must be within 1..{MAX_STEPS}, got {steps}")
-        native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
         self.pipeline, self.model_id, self.steps, self.guidance_scale = pipeline, model_id, steps, guidance_scale
-        self.height, self.width = height or native, width or native
+        self.height, self.width = height or self.native_side, width or self.native_side
+        self.deliver: tuple[int, int] | None = None  # (width, height) outputs are resized to, when planned
+        self.output_size = output_size or OutputSize()
+        self.output_size.check_model(self.size_multiple)
+        self.revision = revision
         self.lock = lock or threading.RLock()
+
+    @property
+    def native_side(self) -> int:
+        """The side of the square the UNet was trained at (512 for SD 1.x)."""
+        return int(self.pipeline.unet.config.sample_size * self.pipeline.vae_scale_factor)
+
+    @property
+    def size_multiple(self) -> int:
+        """Generated sides must be multiples of this: the VAE's scale factor (8 for SD)."""
+        return int(self.pipeline.vae_scale_factor)
+
+    def sized_for(self, original: Image.Image) -> DiffusersGenerator:
+        """This generator, sized for one request's flagged original (same pipeline, same lock).
+
+        Raises:
+            UnsupportedSizeError: the original's size cannot be generated and the policy refuses to resize.
+        """
+        plan = self.output_size.plan(original.size, self.native_side, self.size_multiple)
+        sized = copy.copy(self)
+        sized.width, sized.height = plan.generate
+        sized.deliver = plan.deliver
+        return sized
 
     @classmethod
     def from_directory(cls, model_dir: str | Path, *, device: str | None = None, dtype: str | None = None,
@@ -100,10 +214,26 @@ class DiffusersGenerator:
         path = Path(model_dir).expanduser()
         if not allow_download and not path.is_dir():
             raise ModelNotFoundError(f"generator model directory not found: {path}", stage="correct")
+        if path.is_dir():
+            check_pipeline_class(path)
         resolved = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = str(path.resolve()) if path.is_dir() else str(model_dir)
         pipeline, lock = _load(model, resolved, resolve_dtype(resolved, dtype), allow_download)
+        settings.setdefault("revision", model_revision(path) if path.is_dir() else None)
         return cls(pipeline, str(model_dir), lock=lock, **settings)
+
+    @classmethod
+    def from_settings(cls, model_dir: str | Path, settings: GenerationSettings) -> DiffusersGenerator:
+        """Load ``model_dir`` as a policy's ``settings`` say (scheduler, size, dtype, ids included)."""
+        generator = cls.from_directory(
+            model_dir, device=settings.device, dtype=settings.dtype, allow_download=settings.allow_download,
+            steps=settings.steps, guidance_scale=settings.guidance_scale, output_size=settings.output_size(),
+            **({"revision": settings.revision} if settings.revision else {}))
+        if settings.scheduler is not None:
+            generator.pipeline = with_scheduler(generator.pipeline, settings.scheduler)
+        if settings.model_id is not None:
+            generator.model_id = settings.model_id
+        return generator
 
     @property
     def device(self) -> torch.device:
@@ -115,9 +245,13 @@ class DiffusersGenerator:
         return type(self.pipeline.scheduler).__name__
 
     def record(self) -> dict[str, Any]:
-        """What every replacement records about how it was generated."""
-        return {"model_id": self.model_id, "scheduler": self.scheduler_name, "steps": self.steps,
-                "guidance_scale": self.guidance_scale, "height": self.height, "width": self.width}
+        """What every replacement records about how it was generated (``height``/``width``: as
+        generated; ``delivered``: [width, height] after resizing, when it was resized)."""
+        record: dict[str, Any] = {"model_id": self.model_id, "revision": self.revision, "scheduler": self.scheduler_name,
+                  "steps": self.steps, "guidance_scale": self.guidance_scale, "height": self.height, "width": self.width}
+        if self.deliver is not None and self.deliver != (self.width, self.height):
+            record["delivered"] = list(self.deliver)
+        return record
 
     def initial_latents(self, seeds: Sequence[int]) -> torch.Tensor:
         """x_T per seed, drawn as the pipeline draws it from one CPU generator per sample: (B, C, h, w)."""
@@ -144,10 +278,17 @@ class DiffusersGenerator:
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> list[Image.Image]:
-        """Images from final latents (B, C, h, w), through the pipeline's own VAE and post-processing."""
+        """Images from final latents (B, C, h, w), through the pipeline's own VAE and post-processing,
+        at the delivery size."""
         vae = self.pipeline.vae
         pixels = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
-        return list(self.pipeline.image_processor.postprocess(pixels, output_type="pil"))
+        return self._delivered(list(self.pipeline.image_processor.postprocess(pixels, output_type="pil")))
+
+    def _delivered(self, images: list[Image.Image]) -> list[Image.Image]:
+        """``images`` at the planned delivery size (resized only when generated at another size)."""
+        if self.deliver is None or self.deliver == (self.width, self.height):
+            return images
+        return [image.resize(self.deliver, Image.Resampling.LANCZOS) for image in images]
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int], *, negative_prompt: str | None = None,
                  prompt_embeds: torch.Tensor | None = None, negative_prompt_embeds: torch.Tensor | None = None,
@@ -178,7 +319,7 @@ class DiffusersGenerator:
                 guidance_scale=self.guidance_scale if guidance_scale is None else guidance_scale,
                 generator=[torch.Generator("cpu").manual_seed(int(s)) for s in seeds], latents=x_t,
                 callback_on_step_end=callback, callback_on_step_end_tensor_inputs=list(callback_inputs))
-        return list(result.images)
+        return self._delivered(list(result.images))
 
     def _check_inputs(self, prompts: Sequence[str], seeds: Sequence[int], prompt_embeds: torch.Tensor | None,
                       latents: torch.Tensor | None) -> None:
@@ -189,18 +330,19 @@ class DiffusersGenerator:
                 raise CorrectionError(f"{name} has batch {tensor.shape[0]}, expected {len(prompts)}")
 
 
-def build_generator(model_dir: str | Path | None = None, generator: DiffusersGenerator | None = None, *,
-                    device: str | None = None, dtype: str | None = None, allow_download: bool = False,
+def build_generator(model_dir: str | Path | None = None, generator: DiffusersGenerator | None = None,
                     **settings: Any) -> DiffusersGenerator:
     """The generator a corrector uses: the one given, else the model at ``model_dir`` (exactly one of them).
 
-    ``settings`` (steps, guidance_scale, height, width) apply when loading ``model_dir``; a given
-    generator keeps its own.
+    ``settings`` are a policy's ``GenerationSettings`` (validated here, so a typo or a bad value
+    stops the worker at load, naming the key); a given generator keeps its own and takes none.
     """
     if (model_dir is None) == (generator is None):
         raise ConfigurationError("a corrector needs exactly one of model_dir (a local diffusers directory) or generator")
     if generator is not None:
+        if settings:
+            raise ConfigurationError(f"generation settings ({', '.join(sorted(settings))}) apply to a model_dir, "
+                                     "not to a given generator")
         return generator
     assert model_dir is not None
-    return DiffusersGenerator.from_directory(model_dir, device=device, dtype=dtype, allow_download=allow_download,
-                                             **settings)
+    return DiffusersGenerator.from_settings(model_dir, GenerationSettings.parse(settings))

@@ -46,6 +46,8 @@ class ConceptDetector:
         temperature: tau, the logit scale.
     """
 
+    names_concepts = True  # its findings carry "concepts": a GIE corrector may take its targets from them
+
     def __init__(
         self,
         name: str = "concepts",

@@ -35,6 +35,8 @@ class NudeNetDetector:
         classes: which NudeNet classes count.
     """
 
+    names_concepts = True  # its findings carry "concepts": ["nudity"]
+
     def __init__(self, name: str = "nudity", threshold: float = 0.6, classes: Sequence[str] = EXPOSED_CLASSES):
         try:
             import nudenet  # type: ignore[import-untyped]

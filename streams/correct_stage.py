@@ -26,7 +26,7 @@ from swerve.streams.detect_stage import verdict_for
 from swerve.streams.events import DeliveryEvent, FlaggedEvent, ReasonClass, ReplacementEvent
 from swerve.streams.ids import derive_id
 from swerve.streams.judging import Judge, Judgement
-from swerve.streams.policy import CorrectorSpec, Policy, Rules
+from swerve.streams.policy import CorrectorSpec, DetectorSpec, Policy, Rules
 from swerve.streams.publication import Publication, audit_of
 
 
@@ -45,6 +45,13 @@ class Verification:
     @property
     def reasons(self) -> list[str]:
         return self.judgement.reasons
+
+
+def routed_to(rules: Rules, corrector: str) -> list[DetectorSpec]:
+    """The detectors whose flags ``corrector`` corrects: those naming it, and, for the first
+    corrector, those naming none (``CorrectStage.corrector_for``)."""
+    first = rules.correctors[0].name if rules.correctors else None
+    return [d for d in rules.detectors if d.corrector == corrector or (d.corrector is None and corrector == first)]
 
 
 class CorrectStage:
@@ -66,10 +73,14 @@ class CorrectStage:
         flagged request.
         """
         for rules in self.policy.all_rules():
-            for spec in rules.correctors:
-                self._build(spec)
             for detector in rules.detectors:
                 self.judge.detector(detector)
+            for spec in rules.correctors:
+                corrector = self._build(spec)
+                check_sources = getattr(corrector, "check_sources", None)
+                if check_sources is not None:  # a corrector that needs something of its detectors' findings
+                    check_sources([(d.name, bool(getattr(self.judge.detector(d), "names_concepts", False)))
+                                   for d in routed_to(rules, spec.name)])
 
     def _build(self, spec: CorrectorSpec) -> Corrector:
         key = (spec.name, spec.model_dump_json())
@@ -78,6 +89,7 @@ class CorrectStage:
         return self._correctors[key]
 
     def corrector_for(self, rules: Rules, flagged: FlaggedEvent) -> Corrector | None:
+        # The same routing as routed_to: a firing detector's own corrector, else the first one.
         firing = {s.detector for s in flagged.verdict.scores if s.flagged or s.status == "error"}
         named = [d.corrector for d in rules.detectors if d.name in firing and d.corrector]
         spec_name = named[0] if named else (rules.correctors[0].name if rules.correctors else None)
@@ -147,7 +159,8 @@ class CorrectStage:
             parameters=dict(outcome.replacement.parameters),
             attempts=len(outcome.attempts),
             verification=final_verdict,  # type: ignore[arg-type]
-            model_id=generation.model_id,
+            # The model that made the replacement (the corrector's, recorded by it), never the submitted one's.
+            model_id=outcome.replacement.parameters.get("model_id"),
         )
         delivery = DeliveryEvent(
             id=derive_id(generation.id, "delivery"),

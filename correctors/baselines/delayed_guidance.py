@@ -78,7 +78,7 @@ class DelayedGuidanceCorrector:
     Args:
         name (`str`): the corrector's name in the policy.
         model_dir (`str`, optional) / generator (`DiffusersGenerator`, optional): exactly one; the model.
-        steps, guidance_scale, device, allow_download: generator settings when loading ``model_dir``.
+        **generation: ``GenerationSettings`` when loading ``model_dir`` (steps, guidance_scale, scheduler, size, dtype, device, ...).
         delayed_scale (`float`, defaults to 0.0): guidance before the switch (0: unconditional).
         at_minimum (`bool`, defaults to True): switch after d_t's first local minimum; else at ``latest``.
         earliest (`int`, defaults to 1), latest (`int`, defaults to 10): bounds on the switch step at attempt 1.
@@ -88,26 +88,25 @@ class DelayedGuidanceCorrector:
     version = "1"
 
     def __init__(self, name: str = "delayed_guidance", *, model_dir: str | None = None,
-                 generator: DiffusersGenerator | None = None, steps: int = 25, guidance_scale: float = 7.5,
-                 device: str | None = None, allow_download: bool = False, delayed_scale: float = 0.0,
-                 at_minimum: bool = True, earliest: int = 1, latest: int = 10, escalation_steps: int = 2):
+                 generator: DiffusersGenerator | None = None, delayed_scale: float = 0.0,
+                 at_minimum: bool = True, earliest: int = 1, latest: int = 10, escalation_steps: int = 2, **generation: Any):
         if not 0 <= earliest <= latest or escalation_steps < 0:
             raise ConfigurationError(f"delayed guidance needs 0 <= earliest <= latest and escalation_steps >= 0, "
                                      f"got {earliest}, {latest}, {escalation_steps}")
         self.name, self.delayed_scale, self.at_minimum = name, delayed_scale, at_minimum
         self.earliest, self.latest, self.escalation_steps = earliest, latest, escalation_steps
-        self.generator = build_generator(model_dir, generator, device=device, allow_download=allow_download,
-                                         steps=steps, guidance_scale=guidance_scale)
+        self.generator = build_generator(model_dir, generator, **generation)
 
     def propose(self, request: CorrectionRequest, attempt: int) -> Candidate:
         if attempt < 1:
             raise CorrectionError(f"attempt counts from 1, got {attempt}", event_id=request.request_id, stage="correct")
         seed, shift = request_seed(request.request_id, request.seed), self.escalation_steps * (attempt - 1)
+        generator = self.generator.sized_for(request.image)
         images, switched, signal = delayed_guidance_sample(
-            self.generator, [request.prompt], [seed], delayed_scale=self.delayed_scale, earliest=self.earliest + shift,
+            generator, [request.prompt], [seed], delayed_scale=self.delayed_scale, earliest=self.earliest + shift,
             latest=self.latest + shift, at_minimum=self.at_minimum, negative_prompt=request.negative_prompt)
         parameters: dict[str, Any] = {
-            **self.generator.record(), "seed": seed, "attempt": attempt, "delayed_scale": self.delayed_scale,
+            **generator.record(), "seed": seed, "attempt": attempt, "delayed_scale": self.delayed_scale,
             "earliest": self.earliest + shift, "latest": self.latest + shift, "at_minimum": self.at_minimum,
             "switch_step": switched[0], "signal": signal[0],
         }

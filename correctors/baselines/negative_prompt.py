@@ -30,7 +30,7 @@ class NegativePromptCorrector:
     Args:
         name (`str`): the corrector's name in the policy.
         model_dir (`str`, optional) / generator (`DiffusersGenerator`, optional): exactly one; the model.
-        steps, guidance_scale, device, allow_download: generator settings when loading ``model_dir``.
+        **generation: ``GenerationSettings`` when loading ``model_dir`` (steps, guidance_scale, scheduler, size, dtype, device, ...).
         copy_terms (`list[str]`): always in the negative prompt (e.g. the memorized captions' words).
         guidance_step (`float`, defaults to 1.5): added to the guidance scale at each further attempt.
     """
@@ -38,14 +38,12 @@ class NegativePromptCorrector:
     version = "1"
 
     def __init__(self, name: str = "negative_prompt", *, model_dir: str | None = None,
-                 generator: DiffusersGenerator | None = None, steps: int = 25, guidance_scale: float = 7.5,
-                 device: str | None = None, allow_download: bool = False, copy_terms: Sequence[str] = (),
-                 guidance_step: float = 1.5):
+                 generator: DiffusersGenerator | None = None, copy_terms: Sequence[str] = (),
+                 guidance_step: float = 1.5, **generation: Any):
         if guidance_step < 0:
             raise ConfigurationError(f"guidance_step must be >= 0, got {guidance_step}")
         self.name, self.copy_terms, self.guidance_step = name, [t.strip() for t in copy_terms if t.strip()], guidance_step
-        self.generator = build_generator(model_dir, generator, device=device, allow_download=allow_download,
-                                         steps=steps, guidance_scale=guidance_scale)
+        self.generator = build_generator(model_dir, generator, **generation)
 
     def propose(self, request: CorrectionRequest, attempt: int) -> Candidate:
         if attempt < 1:
@@ -59,7 +57,7 @@ class NegativePromptCorrector:
                                   event_id=request.request_id, stage="correct")
         negative = ", ".join([request.negative_prompt, *terms] if request.negative_prompt else terms)
         # 2. the same prompt and seed, guided away harder with each attempt
-        gen, seed = self.generator, request_seed(request.request_id, request.seed)
+        gen, seed = self.generator.sized_for(request.image), request_seed(request.request_id, request.seed)
         guidance = gen.guidance_scale + self.guidance_step * (attempt - 1)
         image = gen.generate([request.prompt], [seed], negative_prompt=negative, guidance_scale=guidance)[0]
         parameters: dict[str, Any] = {**gen.record(), "seed": seed, "attempt": attempt, "negative_prompt": negative,

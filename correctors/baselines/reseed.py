@@ -27,27 +27,26 @@ class ReseedCorrector:
     Args:
         name (`str`): the corrector's name in the policy.
         model_dir (`str`, optional) / generator (`DiffusersGenerator`, optional): exactly one; the model.
-        steps, guidance_scale, device, allow_download: generator settings when loading ``model_dir``.
+        **generation: ``GenerationSettings`` when loading ``model_dir`` (steps, guidance_scale, scheduler, size, dtype, device, ...).
         stride (`int`, defaults to 1000003): seed offset per attempt.
     """
 
     version = "1"
 
     def __init__(self, name: str = "reseed", *, model_dir: str | None = None,
-                 generator: DiffusersGenerator | None = None, steps: int = 25, guidance_scale: float = 7.5,
-                 device: str | None = None, allow_download: bool = False, stride: int = 1_000_003):
+                 generator: DiffusersGenerator | None = None, stride: int = 1_000_003, **generation: Any):
         if stride % 2**31 == 0:
             raise ConfigurationError(f"reseed stride must change the seed, got {stride}")
         self.name, self.stride = name, stride
-        self.generator = build_generator(model_dir, generator, device=device, allow_download=allow_download,
-                                         steps=steps, guidance_scale=guidance_scale)
+        self.generator = build_generator(model_dir, generator, **generation)
 
     def propose(self, request: CorrectionRequest, attempt: int) -> Candidate:
         if attempt < 1:
             raise CorrectionError(f"attempt counts from 1, got {attempt}", event_id=request.request_id, stage="correct")
         original = request_seed(request.request_id, request.seed)
         seed = (original + attempt * self.stride) % 2**31
-        image = self.generator.generate([request.prompt], [seed], negative_prompt=request.negative_prompt)[0]
-        parameters: dict[str, Any] = {**self.generator.record(), "seed": seed, "original_seed": original,
+        generator = self.generator.sized_for(request.image)
+        image = generator.generate([request.prompt], [seed], negative_prompt=request.negative_prompt)[0]
+        parameters: dict[str, Any] = {**generator.record(), "seed": seed, "original_seed": original,
                                       "attempt": attempt}
         return Candidate(image=image, method="reseed", parameters=parameters)

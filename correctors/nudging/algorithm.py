@@ -150,6 +150,14 @@ def nudge(origin: torch.Tensor, push: torch.Tensor, pull: torch.Tensor, alpha: f
     return moved
 
 
+def check_x0_scheduler(scheduler: Any) -> None:
+    """Nudging at x0 reads x0 from x_t with alpha-bar: the scheduler must be variance preserving
+    (DDIM, PNDM, DDPM, DPM-Solver), not sigma-scaled like Euler's."""
+    if not hasattr(scheduler, "alphas_cumprod") or float(scheduler.init_noise_sigma) != 1.0:
+        raise ConfigurationError(f"nudging target x0 needs a variance-preserving scheduler (DDIM, PNDM, DPM-Solver), "
+                                 f"got {type(scheduler).__name__}")
+
+
 def predicted_x0(prediction_type: str, output: torch.Tensor, x_t: torch.Tensor, a_t: torch.Tensor) -> torch.Tensor:
     """x0 from the model output at x_t (B, C, h, w), for the scheduler's parametrization."""
     if prediction_type == "epsilon":
@@ -192,8 +200,7 @@ class LatentNudge:
             tensors["latents"] = self.apply(x_t, step)
             return tensors
         scheduler = pipeline.scheduler
-        if not hasattr(scheduler, "alphas_cumprod") or float(scheduler.init_noise_sigma) != 1.0:
-            raise ConfigurationError(f"nudging target x0 needs a variance-preserving scheduler, got {type(scheduler).__name__}")
+        check_x0_scheduler(scheduler)
         timesteps = scheduler.timesteps
         if step + 1 >= len(timesteps):  # after the last step x_t is already the clean latent
             tensors["latents"] = self.apply(x_t, step)

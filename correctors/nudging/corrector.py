@@ -30,6 +30,7 @@ from swerve.correctors.nudging.algorithm import (
     LatentNudge,
     NudgingSettings,
     PromptNudge,
+    check_x0_scheduler,
 )
 from swerve.correctors.prompt_mitigation.algorithm import mitigate_prompt_embedding
 from swerve.correctors.protocol import Candidate, CorrectionRequest
@@ -74,7 +75,7 @@ class NudgingCorrector:
     Args:
         name (`str`): the corrector's name in the policy.
         model_dir (`str`, optional) / generator (`DiffusersGenerator`, optional): exactly one; the model.
-        steps, guidance_scale, device, allow_download: generator settings when loading ``model_dir``.
+        **generation: ``GenerationSettings`` when loading ``model_dir`` (steps, guidance_scale, scheduler, size, dtype, device, ...).
         target, alpha, beta, iterations, learning_rate, at_steps, max_distance: see ``NudgingSettings``;
             target is one of "initial", "steps", "x0" (latents) or "prompt" (the conditional text
             embedding e_c, its start-of-text row held fixed).
@@ -99,15 +100,14 @@ class NudgingCorrector:
     version = "1"
 
     def __init__(self, name: str = "nudging", *, model_dir: str | None = None,
-                 generator: DiffusersGenerator | None = None, steps: int = 25, guidance_scale: float = 7.5,
-                 device: str | None = None, allow_download: bool = False, target: str = "initial", alpha: float = 1.0,
+                 generator: DiffusersGenerator | None = None, target: str = "initial", alpha: float = 1.0,
                  beta: float = 2.0, iterations: int = 20, learning_rate: float = 0.1,
                  at_steps: Sequence[int] = (0,), max_distance: float = 0.5, escalation: float = 2.0, pull_image_paths: Sequence[str] = (),
                  pull_images: Sequence[Image.Image] = (), pull_prompts: Sequence[str] = (),
                  push_resolver: PushResolver | None = None,
                  push_flagged_output: bool = True, prompt_mitigation: bool = False,
                  mitigation_learning_rate: float = 0.05, mitigation_iterations: int = 10,
-                 mitigation_target_ratio: float = 0.5):
+                 mitigation_target_ratio: float = 0.5, **generation: Any):
         self.settings = NudgingSettings(target, alpha, beta, iterations, learning_rate, tuple(int(s) for s in at_steps),
                                         max_distance)
         self.settings.check()
@@ -124,62 +124,65 @@ class NudgingCorrector:
         self.mitigation_learning_rate, self.mitigation_iterations = mitigation_learning_rate, mitigation_iterations
         self.mitigation_target_ratio = mitigation_target_ratio
         self.name, self.escalation = name, escalation
-        self.generator = build_generator(model_dir, generator, device=device, allow_download=allow_download,
-                                         steps=steps, guidance_scale=guidance_scale)
+        self.generator = build_generator(model_dir, generator, **generation)
+        if target == "x0":  # refused at load, not at the first request
+            check_x0_scheduler(self.generator.pipeline.scheduler)
         self.pull_images = [*pull_images, *_read_images(pull_image_paths)]
         self.push_resolver = push_resolver or matched_images_in
         self.push_flagged_output = push_flagged_output
         # The encodings (VAE, or the text encoder for the prompt target) are the fixed cost of nudging: the
-        # pull points are encoded once, and the push points once per request, since the adaptive loop's
-        # next attempts reuse them.
-        self._pull: torch.Tensor | None = None
+        # pull points are encoded once per generation size, and the push points once per request, since
+        # the adaptive loop's next attempts reuse them.
+        self._pull: dict[tuple[int, int], torch.Tensor] = {}
         self._push: OrderedDict[str, torch.Tensor] = OrderedDict()
 
-    def _push_and_pull(self, request: CorrectionRequest) -> tuple[torch.Tensor, torch.Tensor]:
-        """I_U (nU, ...) and I_D (nD, ...): VAE latents (n, C, h, w) of images, or for the prompt target
-        text embeddings (n, tokens, width) of captions and prompts; call with the generator's lock held."""
+    def _push_and_pull(self, gen: DiffusersGenerator, request: CorrectionRequest) -> tuple[torch.Tensor, torch.Tensor]:
+        """I_U (nU, ...) and I_D (nD, ...): VAE latents (n, C, h, w) of images at ``gen``'s size, or for the
+        prompt target text embeddings (n, tokens, width) of captions and prompts; call with the lock held."""
         if request.request_id not in self._push:
-            self._push[request.request_id] = self._encode_push(request)
+            self._push[request.request_id] = self._encode_push(gen, request)
             while len(self._push) > _CACHED_REQUESTS:
                 self._push.popitem(last=False)
         push = self._push[request.request_id]
-        if self._pull is None:
-            self._pull = self._encode_pull() if self.pull_images or self.pull_prompts else push[:0]
-        return push, self._pull
+        size = (gen.width, gen.height)
+        if size not in self._pull:
+            self._pull[size] = self._encode_pull(gen) if self.pull_images or self.pull_prompts else push[:0]
+        return push, self._pull[size]
 
-    def _encode_push(self, request: CorrectionRequest) -> torch.Tensor:
+    def _encode_push(self, gen: DiffusersGenerator, request: CorrectionRequest) -> torch.Tensor:
         """I_U: the matched captions' text embeddings (prompt target), else the images' VAE latents."""
         if self.settings.target == "prompt":
             captions = matched_captions_in(request.findings)
             if not captions:
                 raise CorrectionError(f"nudging has no matched caption to push the prompt of request "
                                       f"{request.request_id!r} away from", event_id=request.request_id, stage="correct")
-            return self._embed(captions)
+            return self._embed(gen, captions)
         images = [*self.push_resolver(request), *([request.image] if self.push_flagged_output else [])]
         if not images:
             raise CorrectionError("nudging has no image to push away from", event_id=request.request_id,
                                   stage="correct")
-        return self.generator.encode_images(images)
+        return gen.encode_images(images)
 
-    def _encode_pull(self) -> torch.Tensor:
+    def _encode_pull(self, gen: DiffusersGenerator) -> torch.Tensor:
         """I_D: the desired prompts' text embeddings (prompt target), else the desired images' VAE latents."""
         if self.settings.target == "prompt":
-            return self._embed(self.pull_prompts)
-        return self.generator.encode_images(self.pull_images)
+            return self._embed(gen, self.pull_prompts)
+        return gen.encode_images(self.pull_images)
 
-    def _embed(self, texts: Sequence[str]) -> torch.Tensor:
+    @staticmethod
+    def _embed(gen: DiffusersGenerator, texts: Sequence[str]) -> torch.Tensor:
         """Conditional text embeddings (n, tokens, width) by the generator's own encoder."""
         with torch.no_grad():
-            cond, _ = self.generator.encode(list(texts))
+            cond, _ = gen.encode(list(texts))
         return cond
 
     def propose(self, request: CorrectionRequest, attempt: int) -> Candidate:
         if attempt < 1:
             raise CorrectionError(f"attempt counts from 1, got {attempt}", event_id=request.request_id, stage="correct")
         # 1. push points I_U (matched training images + the flagged output, or the matched captions) and pull points I_D
-        gen = self.generator
+        gen = self.generator.sized_for(request.image)
         with gen.lock:
-            push, pull = self._push_and_pull(request)  # (nU, C, h, w), (nD, C, h, w); or (n, tokens, width)
+            push, pull = self._push_and_pull(gen, request)  # (nU, C, h, w), (nD, C, h, w); or (n, tokens, width)
         # 2. strength grows with the attempt
         settings = self.settings.stronger(self.escalation ** (attempt - 1))
         seed = request_seed(request.request_id, request.seed)
@@ -188,25 +191,25 @@ class NudgingCorrector:
         nudger: LatentNudge | PromptNudge
         if settings.target == "prompt":  # L = e_c, x_T unchanged
             nudger = PromptNudge(settings, push, pull)
-            text, mitigation = self._text(request, x_t, attempt, nudger)
+            text, mitigation = self._text(gen, request, x_t, attempt, nudger)
             image = gen.generate([request.prompt], [seed], latents=x_t, **text)[0]
-            return self._candidate(image, seed, attempt, settings, nudger, len(push), len(pull), mitigation)
+            return self._candidate(gen, image, seed, attempt, settings, nudger, len(push), len(pull), mitigation)
         nudger = LatentNudge(settings, push, pull)
         initial = nudger.apply(x_t, -1) if settings.target == "initial" else x_t  # L = x_T (recorded as step -1)
-        text, mitigation = self._text(request, initial, attempt)
+        text, mitigation = self._text(gen, request, initial, attempt)
         if settings.target == "initial":
             image = gen.generate([request.prompt], [seed], latents=initial, **text)[0]
         else:  # L = x_t or x0 after the chosen steps, inside the pipeline's loop
             inputs = ("latents", "prompt_embeds") if settings.target == "x0" else ("latents",)
             image = gen.generate([request.prompt], [seed], latents=x_t, callback=nudger, callback_inputs=inputs, **text)[0]
-        return self._candidate(image, seed, attempt, settings, nudger, len(push), len(pull), mitigation)
+        return self._candidate(gen, image, seed, attempt, settings, nudger, len(push), len(pull), mitigation)
 
-    def _candidate(self, image: Image.Image, seed: int, attempt: int, settings: NudgingSettings,
+    def _candidate(self, gen: DiffusersGenerator, image: Image.Image, seed: int, attempt: int, settings: NudgingSettings,
                    nudger: LatentNudge | PromptNudge, push_points: int, pull_points: int,
                    mitigation: dict[str, Any] | None) -> Candidate:
         """The replacement, recording how it was generated and what each nudge did."""
         parameters: dict[str, Any] = {
-            **self.generator.record(), "seed": seed, "attempt": attempt, "target": settings.target,
+            **gen.record(), "seed": seed, "attempt": attempt, "target": settings.target,
             "alpha": settings.alpha, "beta": settings.beta, "iterations": settings.iterations,
             "learning_rate": settings.learning_rate, "at_steps": list(settings.at_steps),
             "max_distance": settings.max_distance, "push_points": push_points, "pull_points": pull_points,
@@ -216,13 +219,12 @@ class NudgingCorrector:
             parameters.update(push_captions=push_points, pull_prompts=pull_points, sot_fixed=True)
         return Candidate(image=image, method="nudging", parameters=parameters)
 
-    def _text(self, request: CorrectionRequest, x_t: torch.Tensor, attempt: int, nudger: PromptNudge | None = None,
-              ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def _text(self, gen: DiffusersGenerator, request: CorrectionRequest, x_t: torch.Tensor, attempt: int,
+              nudger: PromptNudge | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The text conditioning of the regeneration: the prompt, or its embedding e_c nudged by Eq. 2
         (target prompt) and then, if configured, Wen-mitigated at x_T."""
         if not self.prompt_mitigation and nudger is None:
             return {"negative_prompt": request.negative_prompt}, None
-        gen = self.generator
         with gen.lock:
             with torch.no_grad():
                 cond, uncond = gen.encode([request.prompt], request.negative_prompt)  # (1, tokens, width) each

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 from swerve.correctors.generator import DiffusersGenerator
-from swerve.errors import ConfigurationError, CorrectionError
+from swerve.errors import ConfigurationError
 
 __all__ = ["MitigatedEmbedding", "mitigate_prompt_embedding"]
 

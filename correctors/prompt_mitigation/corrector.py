@@ -1,14 +1,15 @@
 """``PromptMitigationCorrector``: Wen et al.'s mitigation (``algorithm.py``) as a swerve corrector.
 
 Each attempt optimizes the prompt embedding to a lower target (``target_ratio ** attempt`` of the
-sample's starting magnitude, or ``target``) and regenerates the same seed from it.
+sample's starting magnitude, or ``target``) and regenerates the same seed from it. (Starting
+later attempts from other seeds was measured and did not pay: an implicit memorized prompt that
+was flagged copies from nearly every seed; docs/correctors.md.)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
 from swerve.correctors.generator import (
     DiffusersGenerator,
     build_generator,
@@ -27,7 +28,7 @@ class PromptMitigationCorrector:
     Args:
         name (`str`): the corrector's name in the policy.
         model_dir (`str`, optional) / generator (`DiffusersGenerator`, optional): exactly one; the model.
-        steps, guidance_scale, device, allow_download: generator settings when loading ``model_dir``.
+        **generation: ``GenerationSettings`` when loading ``model_dir`` (steps, guidance_scale, scheduler, size, dtype, device, ...).
         learning_rate (`float`, defaults to 0.05), max_iterations (`int`, defaults to 10): AdamW budget at attempt 1.
         target (`float`, optional): absolute stopping value of d (model-specific; calibrate per deployment).
         target_ratio (`float`, defaults to 0.8): otherwise stop at ratio ** attempt times the starting d
@@ -39,21 +40,19 @@ class PromptMitigationCorrector:
     version = "1"
 
     def __init__(self, name: str = "prompt_mitigation", *, model_dir: str | None = None,
-                 generator: DiffusersGenerator | None = None, steps: int = 25, guidance_scale: float = 7.5,
-                 device: str | None = None, allow_download: bool = False, learning_rate: float = 0.05,
+                 generator: DiffusersGenerator | None = None, learning_rate: float = 0.05,
                  max_iterations: int = 10, target: float | None = None, target_ratio: float = 0.8,
-                 l2_weight: float = 0.0):
+                 l2_weight: float = 0.0, **generation: Any):
         if not 0 < target_ratio < 1:
             raise ConfigurationError(f"prompt mitigation target_ratio must be in (0, 1), got {target_ratio}")
         self.name, self.learning_rate, self.max_iterations = name, learning_rate, max_iterations
         self.target, self.target_ratio, self.l2_weight = target, target_ratio, l2_weight
-        self.generator = build_generator(model_dir, generator, device=device, allow_download=allow_download,
-                                         steps=steps, guidance_scale=guidance_scale)
+        self.generator = build_generator(model_dir, generator, **generation)
 
     def propose(self, request: CorrectionRequest, attempt: int) -> Candidate:
         if attempt < 1:
             raise CorrectionError(f"attempt counts from 1, got {attempt}", event_id=request.request_id, stage="correct")
-        gen, seed = self.generator, request_seed(request.request_id, request.seed)
+        gen, seed = self.generator.sized_for(request.image), request_seed(request.request_id, request.seed)
         with gen.lock:
             # 1. x_T of the flagged output and its text embeddings
             x_t = gen.initial_latents([seed])  # (1, C, h, w)

@@ -52,6 +52,24 @@ def test_given_a_corrector_that_raises_then_the_attempt_is_recorded_and_the_next
     assert outcome.fixed and outcome.attempts[0].error is not None and "configured to fail" in outcome.attempts[0].error
 
 
+def test_given_an_original_whose_size_is_refused_then_the_loop_stops_at_the_first_attempt_with_the_reason() -> None:
+    from swerve.correctors.output_size import OutputSize
+
+    class SizeRefusing:
+        name, version = "sized", "1"
+        calls = 0
+
+        def propose(self, request: CorrectionRequest, attempt: int) -> Candidate:
+            self.calls += 1
+            OutputSize(unsupported="refuse").plan(request.image.size, native=512, multiple=8)
+            raise AssertionError("the plan refuses 4x4 before any generation")
+
+    corrector = SizeRefusing()
+    outcome = correct_until_clean(corrector, REQUEST, lambda image: Report(True), max_attempts=5)
+    assert not outcome.fixed and corrector.calls == 1 and outcome.resource_failure is None
+    assert "4x4" in outcome.block_reason() and "unsupported_size: refuse" in outcome.block_reason()
+
+
 def test_given_zero_attempts_then_the_loop_refuses() -> None:
     with pytest.raises(ValueError):
         correct_until_clean(Strength(), REQUEST, passes_from(1), max_attempts=0)

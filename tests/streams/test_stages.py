@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Sequence
 
+import pytest
 from PIL import Image
 
 from swerve.detectors.protocol import Sample, Score
@@ -125,6 +126,26 @@ def test_given_a_flagged_image_when_corrected_then_the_replacement_is_verified_a
     assert replacement.verification.decision == "pass"
     assert delivery.outcome == "replacement" and delivery.image == replacement.image
     assert delivery.id == derive_id("gen-1", "delivery"), "same id as a first-pass delivery would have"
+
+
+def test_given_a_generation_that_names_its_model_then_the_replacement_records_the_correctors_not_that(tmp_path) -> None:
+    text = blocklist_policy()
+    stage = CorrectStage(parse_policy(text), Judge(), ImageStore(tmp_path.as_uri()), MediaLimits())
+    event = flagged(text)
+    event = event.model_copy(update={"generation": event.generation.model_copy(update={"model_id": "producer/sd-claimed"})})
+    replacement = stage.correct(event, RED.image)[1].event
+    assert replacement.model_id is None  # the mirror records no model: nothing is copied from the input
+
+
+def test_given_gie_without_concepts_behind_a_detector_that_names_none_then_the_stage_refuses_at_start(tmp_path) -> None:
+    from swerve.errors import ConfigurationError
+    from swerve.toyworld.weights_paths import PIPELINE_DIR
+
+    text = blocklist_policy().replace("kind: testing.mirror\n    params: {fail_attempts: 0}",
+                                      f"kind: gie\n    params: {{model_dir: {PIPELINE_DIR}, device: cpu}}")
+    stage = CorrectStage(parse_policy(text), Judge(), ImageStore(tmp_path.as_uri()), MediaLimits())
+    with pytest.raises(ConfigurationError, match="GIE corrector 'mirror' has no concepts to erase.*'takedowns'"):
+        stage.prepare()
 
 
 def test_given_a_corrector_that_keeps_failing_then_the_request_is_blocked_with_every_attempt_named(tmp_path) -> None:
