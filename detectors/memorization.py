@@ -11,6 +11,14 @@ A correction candidate (``Sample.replaces`` set) is held to the stricter ``clear
 every training image its original matched (looked up by id in this detector's own index, never
 read from the evidence's URIs) and every candidate neighbour of its own.
 
+Pixels are compared at ``compare_size`` when the policy sets it. Otherwise the size follows the
+resolution of both images: the smaller of the training images' typical (median) short side,
+which ``swerve index build`` records in the manifest, and the generation's short side, capped at
+512 px (``tiled_l2.default_compare_size``; docs/index.md, "Pixel check: compare size"). SD at
+512, 768 or 1024 px against a 512 px training set is thus compared at 512; the toy world at its
+64 px. An index built before the sizes were recorded falls back to 64 px, with one warning.
+Non-square images are compared on their centred square (``tiled_l2``'s docstring says why).
+
 An embedding match alone is never proof of a copy. When a candidate's pixels cannot be read,
 it is judged on similarity alone against the stricter ``unconfirmed_similarity``, and the
 evidence says so. The score is ``1 - min tiled L2`` over the neighbours whose pixels were read
@@ -20,21 +28,36 @@ action.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from pathlib import Path
 from threading import Lock
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from PIL import Image
 
 from swerve.detectors.clearance import Clearance
 from swerve.detectors.embedders import shared_embedder
 from swerve.detectors.protocol import Sample, Score
-from swerve.detectors.tiled_l2 import as_unit_array, tiled_l2_one_to_many
-from swerve.errors import DetectorError, MediaError
+from swerve.detectors.tiled_l2 import (
+    COMPARE_SIZE_CAP,
+    DEFAULT_SIZE,
+    TiledL2InputError,
+    as_unit_array,
+    check_compare_size,
+    default_compare_size,
+    square_pixels,
+    tiled_l2_one_to_many,
+)
+from swerve.errors import DetectorError, MediaError, PolicyError
 from swerve.index import Neighbour, TrainingIndex, read_training_image
 from swerve.index.training_image import TrainingImage
 from swerve.media import ImageRef
+
+_log = logging.getLogger(__name__)
+_warned_unsized: set[str] = set()  # index versions already warned about (once per process)
+_warned_lock = Lock()
 
 _MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
@@ -57,8 +80,10 @@ class MemorizationDetector:
         candidate_similarity: cosine similarity a neighbour needs to be checked on pixels.
         tiled_l2_threshold: below this tiled L2 a candidate is a near-copy.
         unconfirmed_similarity: similarity that flags a candidate whose pixels are unreadable.
-        compare_size: side both images are resized to before tiled L2.
+        compare_size: side of the square both images are compared at (pixels, a multiple of 4 in
+            [4, 4096]); None (the default) follows the rule in the module docstring.
         cache_size: training images kept decoded in memory for pixel checks.
+        cache_mb: memory those decoded pixels may take (a 512 px square is 0.75 MiB).
         clearance: what a correction candidate must reach, ``{tiled_l2, max_cosine}``
             (``Clearance``); its tiled L2 must exceed ``tiled_l2_threshold``.
     """
@@ -72,11 +97,24 @@ class MemorizationDetector:
         candidate_similarity: float = 0.8,
         tiled_l2_threshold: float = 0.1,
         unconfirmed_similarity: float = 0.97,
-        compare_size: int = 64,
+        compare_size: int | None = None,
         cache_size: int = 4096,
+        cache_mb: float = 512.0,
         index: TrainingIndex | None = None,
         clearance: Mapping[str, Any] | None = None,
     ):
+        # 1. check the params that need no index, before opening one
+        if compare_size is not None:
+            try:
+                check_compare_size(compare_size)
+            except TiledL2InputError as exc:
+                raise PolicyError(f"{name}: {exc}; or leave compare_size out to follow the training images' and "
+                                  "the generation's resolution", stage="detect") from exc
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+            raise PolicyError(f"{name}: cache_size must be an integer >= 1, got {cache_size!r}", stage="detect")
+        if isinstance(cache_mb, bool) or not isinstance(cache_mb, (int, float)) or not cache_mb > 0:
+            raise PolicyError(f"{name}: cache_mb must be a number > 0, got {cache_mb!r}", stage="detect")
+        # 2. the index, and the training images' sizes it recorded
         if index is None:
             if index_dir is None or embedder is None:
                 raise DetectorError(f"{name}: needs index_dir and embedder", stage="detect")
@@ -90,20 +128,43 @@ class MemorizationDetector:
         self.tiled_l2_threshold = tiled_l2_threshold
         self.unconfirmed_similarity = unconfirmed_similarity
         self.compare_size = compare_size
+        sizes = index.manifest.image_sizes
+        self.training_short_side = None if sizes is None else sizes.typical_short_side
+        if compare_size is None and sizes is None:
+            _warn_unsized(name, index)
         self.clearance = Clearance.from_params(clearance, tiled_l2_threshold, name)
         self.index_version = index.index_version
         self.version = (f"mem-1+{index.embedder.version}+l2<{tiled_l2_threshold}+sim>={candidate_similarity}"
-                        f"+clear:{self.clearance.describe()}")
-        self._cache: OrderedDict[int, tuple[np.ndarray, dict[str, Any]] | None] = OrderedDict()
+                        f"+clear:{self.clearance.describe()}+px:{self.describe_compare_size()}")
+        self._cache: OrderedDict[tuple[int, int], tuple[np.ndarray, dict[str, Any]] | None] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_bytes = 0
+        self._cache_max_bytes = int(cache_mb * 2**20)
         self._lock = Lock()
 
-    def training_pixels(self, neighbour: Neighbour) -> tuple[np.ndarray, dict[str, Any]] | None:
-        """The training image as (size, size, 3) in [0, 1] with its ImageRef JSON, or None when unreadable."""
+    def describe_compare_size(self) -> str:
+        """The compare size for the version: the policy's, the rule's bound, or the fallback."""
+        if self.compare_size is not None:
+            return str(self.compare_size)
+        if self.training_short_side is None:
+            return str(DEFAULT_SIZE)  # the fallback behaves exactly as a policy setting compare_size: 64
+        return f"auto<={default_compare_size(self.training_short_side, COMPARE_SIZE_CAP)}"
+
+    def compare_size_for(self, image: Image.Image) -> int:
+        """The side ``image`` and its neighbours are compared at (see the module docstring)."""
+        if self.compare_size is not None:
+            return self.compare_size
+        if self.training_short_side is None:
+            return DEFAULT_SIZE
+        return default_compare_size(self.training_short_side, min(image.size))
+
+    def training_pixels(self, neighbour: Neighbour, size: int) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """The training image's centred square as (size, size, 3) uint8 with its ImageRef JSON, or None when unreadable."""
+        key = (neighbour.id, size)
         with self._lock:
-            if neighbour.id in self._cache:
-                self._cache.move_to_end(neighbour.id)
-                return self._cache[neighbour.id]
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         record = TrainingImage(uri=neighbour.uri, caption=neighbour.caption, sha256=neighbour.sha256, extra=neighbour.extra)
         entry: tuple[np.ndarray, dict[str, Any]] | None
         try:
@@ -113,13 +174,16 @@ class MemorizationDetector:
             assert read.sha256 is not None, "read_training_image hashes what it read"
             ref = ImageRef(media_type=media_type_of(neighbour.uri), sha256=read.sha256,
                            width=image.width, height=image.height, uri=neighbour.uri)
-            entry = (as_unit_array(image, self.compare_size), ref.model_dump(mode="json"))
+            # uint8 in the cache: a quarter of float32's memory at the same size
+            entry = (square_pixels(image, size), ref.model_dump(mode="json"))
         except MediaError:
             entry = None
         with self._lock:
-            self._cache[neighbour.id] = entry
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            if key not in self._cache:  # another thread may have read it meanwhile
+                self._cache[key] = entry
+                self._cache_bytes += _nbytes(entry)
+            while self._cache and (len(self._cache) > self._cache_size or self._cache_bytes > self._cache_max_bytes):
+                self._cache_bytes -= _nbytes(self._cache.popitem(last=False)[1])
         return entry
 
     def score(self, batch: Sequence[Sample]) -> list[Score]:
@@ -142,15 +206,16 @@ class MemorizationDetector:
     def _judge_replacement(self, sample: Sample, found: list[Neighbour]) -> Score:
         """Flag a correction candidate unless it clears every matched image and close neighbour."""
         assert sample.image is not None
-        query = as_unit_array(sample.image, self.compare_size)
+        size = self.compare_size_for(sample.image)
+        query = as_unit_array(sample.image, size)  # (size, size, 3)
         own = {n.id for n in found}
         prior = [n for n in self._prior_matches(sample) if n.id not in own]
         clearance = self.clearance
         checks: list[dict[str, Any]] = []
         cleared = True
         for neighbour, is_prior in [*((n, False) for n in found), *((n, True) for n in prior)]:
-            entry = self.training_pixels(neighbour)
-            distance = float(tiled_l2_one_to_many(query, entry[0][None])[0]) if entry is not None else None
+            entry = self.training_pixels(neighbour, size)
+            distance = float(tiled_l2_one_to_many(query, _unit(entry[0][None]))[0]) if entry is not None else None
             close = is_prior or neighbour.similarity >= self.candidate_similarity
             if distance is None:
                 too_near = close and (is_prior or neighbour.similarity >= self.unconfirmed_similarity)
@@ -170,6 +235,7 @@ class MemorizationDetector:
             evidence={
                 "index_version": self.index_version,
                 "judged_as": "replacement",
+                "compare_size": size,
                 "clearance": clearance.to_json(),
                 "min_tiled_l2": min_l2,
                 "nearest_similarity": found[0].similarity if found else None,
@@ -179,11 +245,13 @@ class MemorizationDetector:
 
     def _judge(self, sample: Sample, found: list[Neighbour]) -> Score:
         assert sample.image is not None
-        query = as_unit_array(sample.image, self.compare_size)  # (size, size, 3)
+        size = self.compare_size_for(sample.image)
+        query = as_unit_array(sample.image, size)  # (size, size, 3)
         # Pixels are compared for all k neighbours (cheap), so the score ranks every generation;
         # only candidates above the similarity bar can flag.
-        readable = [(n, entry) for n in found if (entry := self.training_pixels(n)) is not None]
-        distances = tiled_l2_one_to_many(query, np.stack([e[0] for _, e in readable])) if readable else np.empty(0)  # (m,)
+        readable = [(n, entry) for n in found if (entry := self.training_pixels(n, size)) is not None]
+        references = _unit(np.stack([e[0] for _, e in readable])) if readable else None  # (m, size, size, 3)
+        distances = tiled_l2_one_to_many(query, references) if references is not None else np.empty(0)  # (m,)
         refs = {n.id: e[1] for n, e in readable}
         by_id = {n.id: float(d) for (n, _), d in zip(readable, distances)}
         matches: list[dict[str, Any]] = []
@@ -209,6 +277,7 @@ class MemorizationDetector:
             evidence={
                 "index_version": self.index_version,
                 "pixels_confirmed": min_l2 is not None,
+                "compare_size": size,
                 "min_tiled_l2": min_l2,
                 "nearest_similarity": found[0].similarity if found else None,
                 "matches": matches,
@@ -216,3 +285,23 @@ class MemorizationDetector:
                 "matched_images": [refs[m["id"]] for m in near_copies],
             },
         )
+
+
+def _unit(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels as float32 in [0, 1], what tiled L2 compares."""
+    return pixels.astype(np.float32) / 255.0
+
+
+def _nbytes(entry: tuple[np.ndarray, dict[str, Any]] | None) -> int:
+    return 0 if entry is None else entry[0].nbytes
+
+
+def _warn_unsized(name: str, index: TrainingIndex) -> None:
+    """Warn once per index version that its training images' sizes are unknown."""
+    with _warned_lock:
+        if index.index_version in _warned_unsized:
+            return
+        _warned_unsized.add(index.index_version)
+    _log.warning("%s: the index %s (%s) records no training image sizes (built before swerve recorded them); "
+                 "pixels are compared at the old default of %d px. Rebuild it with `swerve index build`, or set "
+                 "compare_size in the policy", name, index.directory, index.index_version, DEFAULT_SIZE)

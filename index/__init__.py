@@ -12,7 +12,8 @@ queries the index for the nearest training images, and confirms a near-copy in p
     choose_index(count, dim, ...)   flat | ivf_flat | ivf_pq_refine, by count and memory budget
     VectorIndex                     faiss index: concurrent search, locked add, mmap read, GPU copy
     MetadataStore                   SQLite: id -> uri, caption, sha256, extra
-    IndexManifest                   manifest.json: embedder, count, build, index_version
+    IndexManifest                   manifest.json: embedder, count, build, index_version, image sizes
+    TrainingImageSizes              the training images' sizes: typical short side, most common size
     TrainingIndex                   the bundle folder: build, open (mmap), add, query -> Neighbour
 
 It is a plain library: it must never import faust, aiokafka, swerve.streams or
@@ -26,6 +27,7 @@ from swerve.index.embedder import Embedder, TextEmbedder, check_embeddings
 from swerve.index.embedding_pass import embed_training_images
 from swerve.index.gpu import Placement, gpu_count
 from swerve.index.image_loading import read_training_image
+from swerve.index.image_sizes import ImageSizeTally, TrainingImageSizes
 from swerve.index.index_choice import (
     DEFAULT_MEMORY_BUDGET_MB,
     ChoiceRules,
@@ -52,6 +54,7 @@ __all__ = [
     "ChoiceRules",
     "Embedder",
     "EmbedderIdentity",
+    "ImageSizeTally",
     "IndexChoice",
     "IndexKind",
     "IndexManifest",
@@ -62,6 +65,7 @@ __all__ = [
     "SearchSettings",
     "TextEmbedder",
     "TrainingImage",
+    "TrainingImageSizes",
     "TrainingIndex",
     "VectorIndex",
     "check_embeddings",

@@ -2,9 +2,12 @@
 
 ``manifest.json`` records the format version, the embedder (name, version, dim), the metric,
 the vector count, the index kind with its build parameters, the default search settings, a
-content digest, the timestamps and the library versions that built it. ``index_version`` is a short hash of everything that
+content digest, the timestamps, the library versions that built it and the training images'
+sizes (``image_sizes``, see ``image_sizes``). ``index_version`` is a short hash of everything that
 decides search results except the search settings and timestamps: the embedder, the count,
-the build and the content digest. Verdicts record it; rebuilding the same content the same
+the build and the content digest. The image sizes stay out of it: they follow from the content
+(the digest covers each image's sha256), and a manifest written before they were recorded keeps
+its version. Verdicts record it; rebuilding the same content the same
 way gives the same version, and any add changes it. The content digest chains: each add
 hashes the previous digest with the batch's vectors and records.
 
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from swerve.errors import ConfigurationError
+from swerve.index.image_sizes import TrainingImageSizes
 from swerve.index.index_kind import IndexKind
 from swerve.index.search_settings import SearchSettings
 from swerve.index.training_image import TrainingImage
@@ -73,6 +77,9 @@ class IndexManifest:
             informative, not part of ``index_version``.
         metric (`str`): always ``"inner_product"`` on unit vectors (cosine similarity).
         format_version (`int`): this file's format.
+        image_sizes (`TrainingImageSizes | None`): the sizes of the images the build and adds
+            read; None for an index built before they were recorded, or from vectors alone.
+            Informative, not part of ``index_version``.
     """
 
     embedder: EmbedderIdentity
@@ -86,6 +93,7 @@ class IndexManifest:
     metric: str = METRIC
     format_version: int = FORMAT_VERSION
     built_with: dict[str, str] = field(default_factory=dict)
+    image_sizes: TrainingImageSizes | None = None
 
     @property
     def index_version(self) -> str:
@@ -99,9 +107,19 @@ class IndexManifest:
         canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return _VERSION_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:_VERSION_HEX_CHARS]
 
-    def with_added(self, count: int, content_digest: str) -> IndexManifest:
-        """The manifest after an add: new count and digest, ``updated_at`` now."""
-        return replace(self, count=count, content_digest=content_digest, updated_at=utc_now())
+    def with_added(self, count: int, content_digest: str, added_sizes: TrainingImageSizes | None = None
+                   ) -> IndexManifest:
+        """The manifest after an add: new count and digest, ``updated_at`` now.
+
+        ``added_sizes`` (the sizes of the added images) merge into ``image_sizes``. Sizes that
+        were never recorded stay unknown: the old images' sizes cannot be guessed from the new
+        ones. Vectors added without images (``added_sizes`` None) leave the record as it was;
+        its ``count`` then says how many of the images it describes.
+        """
+        sizes = self.image_sizes
+        if sizes is not None and added_sizes is not None:
+            sizes = sizes.merged(added_sizes)
+        return replace(self, count=count, content_digest=content_digest, updated_at=utc_now(), image_sizes=sizes)
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as a JSON-ready dict, ``index_version`` included."""
@@ -109,7 +127,8 @@ class IndexManifest:
                 "embedder": self.embedder.__dict__, "metric": self.metric, "count": self.count,
                 "index_kind": str(self.index_kind), "build_params": self.build_params,
                 "search": self.search.to_json(), "content_digest": self.content_digest,
-                "created_at": self.created_at, "updated_at": self.updated_at, "built_with": self.built_with}
+                "created_at": self.created_at, "updated_at": self.updated_at, "built_with": self.built_with,
+                "image_sizes": None if self.image_sizes is None else self.image_sizes.to_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, source: str = "manifest") -> IndexManifest:
@@ -127,7 +146,9 @@ class IndexManifest:
                            index_kind=IndexKind(data["index_kind"]), build_params=dict(data["build_params"]),
                            search=SearchSettings.from_json(data["search"]), content_digest=data["content_digest"],
                            created_at=data["created_at"], updated_at=data["updated_at"], metric=data["metric"],
-                           built_with=dict(data.get("built_with", {})))
+                           built_with=dict(data.get("built_with", {})),
+                           # absent from manifests written before sizes were recorded
+                           image_sizes=_image_sizes(data.get("image_sizes")))
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"{source} is malformed: {type(exc).__name__}: {exc}") from exc
         if data.get("index_version") != manifest.index_version:
@@ -161,6 +182,14 @@ class IndexManifest:
         if not isinstance(data, dict):
             raise ConfigurationError(f"index manifest {path} is not a JSON object")
         return cls.from_json(data, source=str(path))
+
+
+def _image_sizes(data: Any) -> TrainingImageSizes | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise TypeError(f"image_sizes must be an object, got {type(data).__name__}")
+    return TrainingImageSizes.from_json(data)
 
 
 def utc_now() -> str:

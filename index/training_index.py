@@ -43,6 +43,7 @@ from swerve.index.bundle_layout import (
 from swerve.index.embedder import Embedder, check_embeddings
 from swerve.index.embedding_pass import DEFAULT_EMBED_BATCH_SIZE, embed_training_images
 from swerve.index.gpu import Placement, resolve_placement
+from swerve.index.image_sizes import ImageSizeTally, TrainingImageSizes
 from swerve.index.index_choice import (
     DEFAULT_MEMORY_BUDGET_MB,
     DEFAULT_RULES,
@@ -120,11 +121,12 @@ class TrainingIndex:
             ConfigurationError: the directory is taken, or no index fits the budget.
         """
         check_target(directory, overwrite)
+        sizes = ImageSizeTally()
         vectors, records = embed_training_images(images, embedder, batch_size=batch_size, limits=limits,
-                                                 on_progress=on_embedded)
+                                                 on_progress=on_embedded, size_tally=sizes)
         built = cls.build_from_vectors(directory, vectors, records, embedder=embedder_identity(embedder),
                                        memory_budget_mb=memory_budget_mb, rules=rules, threads=threads,
-                                       placement=placement, overwrite=overwrite)
+                                       placement=placement, overwrite=overwrite, image_sizes=sizes.summary())
         built._embedder = embedder
         return built
 
@@ -133,11 +135,14 @@ class TrainingIndex:
                            embedder: EmbedderIdentity, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
                            rules: ChoiceRules = DEFAULT_RULES, choice: IndexChoice | None = None,
                            threads: int | None = None, placement: Placement = "auto", overwrite: bool = False,
-                           seed: int = 0, mmap: bool = True) -> TrainingIndex:
+                           seed: int = 0, mmap: bool = True,
+                           image_sizes: TrainingImageSizes | None = None) -> TrainingIndex:
         """Build the bundle from precomputed unit vectors, row i describing ``images[i]``.
 
-        ``choice`` overrides the automatic index choice (tests, benchmarks). The returned
-        bundle is opened from disk, memory-mapped when ``mmap``.
+        ``choice`` overrides the automatic index choice (tests, benchmarks). ``image_sizes``
+        is recorded in the manifest: the images were not read here, so only the caller knows
+        them (``build`` tallies them while embedding). The returned bundle is opened from
+        disk, memory-mapped when ``mmap``.
         """
         # 1. check inputs
         check_target(directory, overwrite)
@@ -157,7 +162,8 @@ class TrainingIndex:
         manifest = IndexManifest(embedder=embedder, count=len(vectors), index_kind=choice.kind,
                                  build_params=choice.build_params(), search=choice.search,
                                  content_digest=chain_content_digest(_EMPTY_DIGEST, vectors, images),
-                                 created_at=now, updated_at=now, built_with={"faiss": faiss.__version__})
+                                 created_at=now, updated_at=now, built_with={"faiss": faiss.__version__},
+                                 image_sizes=image_sizes)
         staging = staging_directory(directory)
         staging.mkdir(parents=True)
         try:
@@ -278,12 +284,17 @@ class TrainingIndex:
             limits: MediaLimits = DEFAULT_LIMITS, on_embedded: Callable[[int], None] | None = None) -> range:
         """Embed ``images`` with the bundle's embedder and append them; return their ids."""
         embedder = self._require_embedder("add images")
+        sizes = ImageSizeTally()
         vectors, records = embed_training_images(images, embedder, batch_size=batch_size, limits=limits,
-                                                 on_progress=on_embedded)
-        return self.add_vectors(vectors, records)
+                                                 on_progress=on_embedded, size_tally=sizes)
+        return self.add_vectors(vectors, records, image_sizes=sizes.summary())
 
-    def add_vectors(self, vectors: np.ndarray, images: Sequence[TrainingImage]) -> range:
+    def add_vectors(self, vectors: np.ndarray, images: Sequence[TrainingImage], *,
+                    image_sizes: TrainingImageSizes | None = None) -> range:
         """Append unit vectors, row i describing ``images[i]``; return their ids.
+
+        ``image_sizes`` (the added images' sizes) merge into the manifest's record (see
+        ``IndexManifest.with_added``).
 
         Raises:
             ConfigurationError: the bundle was opened read-only.
@@ -308,7 +319,8 @@ class TrainingIndex:
                 self._vectors.remap(self._directory / INDEX_FILE)
             # 3. manifest: the commit point
             manifest = self._manifest.with_added(first + len(vectors),
-                                                 chain_content_digest(self._manifest.content_digest, vectors, images))
+                                                 chain_content_digest(self._manifest.content_digest, vectors, images),
+                                                 added_sizes=image_sizes)
             manifest.write(self._directory / MANIFEST_NAME)
             self._manifest = manifest
         return range(first, first + len(vectors))

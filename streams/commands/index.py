@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from swerve.index import TrainingImageSizes
     from swerve.index.open_clip_embedder import OpenClipEmbedder
 
 app = typer.Typer(help="The FAISS index of training-image embeddings that memorization detectors search.",
@@ -85,6 +86,17 @@ def build(
             manifest = index.manifest
             typer.echo(f"{manifest.count} images -> {out} ({manifest.index_kind}: "
                        f"{manifest.build_params['reason']}), index_version {index.index_version}")
+            if manifest.image_sizes is not None:
+                typer.echo(_describe_sizes(manifest.image_sizes))
+
+
+def _describe_sizes(sizes: TrainingImageSizes) -> str:
+    """One line on the training images' sizes, which set the memorization detector's default compare size."""
+    width, height = sizes.most_common
+    spread = (f"sizes vary: short sides {min(sizes.short_sides)}-{max(sizes.short_sides)} px" if sizes.varies
+              else "all one size")
+    return (f"training images: typical short side {sizes.typical_short_side} px, most common {width}x{height} "
+            f"({sizes.sizes[sizes.most_common]} of {sizes.count}), {spread}")
 
 
 @app.command()
