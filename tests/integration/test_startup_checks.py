@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from swerve.streams.exit_codes import CONFIGURATION
+from swerve.toyworld.weights_paths import PIPELINE_DIR
 
 from .conftest import wait_until
 
@@ -38,6 +39,8 @@ correctors:
         ("detect", "{path: /nonexistent/takedowns.txt}", "kind: testing.mirror", "/nonexistent/takedowns.txt"),
         ("correct", "{digests: []}", "kind: nudging\n    params: {model_dir: /nonexistent/sd-1.5}", "/nonexistent/sd-1.5"),
         ("all", "{digests: []}", "kind: no_such_corrector", "no_such_corrector"),
+        ("correct", "{digests: []}", f"kind: gie\n    params: {{model_dir: {PIPELINE_DIR}}}", "has no concepts to erase"),
+        ("correct", "{digests: []}", f"kind: nudging\n    params: {{model_dir: {PIPELINE_DIR}, dtype: float8}}", "dtype"),
     ],
 )
 def test_given_a_policy_naming_what_cannot_be_built_when_the_worker_starts_then_it_exits_78_naming_it(
