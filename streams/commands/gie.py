@@ -23,12 +23,13 @@ the counts, never a traceback. This module must never judge images itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+
+from swerve.streams.commands.reported_errors import reported_errors
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -41,18 +42,6 @@ JUDGES = ("clip", "nudenet", "toy")
 @app.callback()
 def main() -> None:
     """GIE commands."""
-
-
-@contextmanager
-def _reported_errors() -> Iterator[None]:
-    # swerve's own errors are for the operator: one line and exit code 2, no traceback.
-    from swerve.errors import SwerveError
-
-    try:
-        yield
-    except SwerveError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
 
 def _check_inputs(judge: str | None, concept: str, model_dir: Path | None, prompts_file: Path | None,
@@ -167,7 +156,7 @@ def train_adapter_command(
         0.9, "--fidelity-fraction", help="CLIP judges: share of the plain image's CLIP score an erased image keeps"),
 ) -> None:
     """Label (prompt, seed) pairs with their smallest erasing scale, fit the adapter, save it."""
-    with _reported_errors():
+    with reported_errors():
         _train_adapter(concept, out, model_dir, prompts_file, count, seeds, max_strength, steps, guidance_scale,
                        epochs, judge, clip_model, clip_checkpoint, clip_model_config, target_prompts,
                        contrast_prompts, policy, fidelity_fraction)

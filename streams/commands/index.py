@@ -8,12 +8,12 @@ CLIP (its model config and committed checkpoint); any other open_clip model is c
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+
+from swerve.streams.commands.reported_errors import reported_errors
 
 if TYPE_CHECKING:
     from swerve.index import TrainingImageSizes
@@ -25,18 +25,6 @@ app = typer.Typer(help="The FAISS index of training-image embeddings that memori
 _MODEL_HELP = "open_clip model name (default: the toy world's tiny CLIP)"
 _CHECKPOINT_HELP = "local weights file of that model"
 _CONFIG_HELP = "JSON model config to register first, named <model>.json"
-
-
-@contextmanager
-def _reported_errors() -> Iterator[None]:
-    # swerve's own errors are for the operator: one line and exit code 2, no traceback.
-    from swerve.errors import SwerveError
-
-    try:
-        yield
-    except SwerveError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
 
 def _embedder(model: str | None, checkpoint: Path | None, model_config: Path | None, device: str | None,
@@ -76,7 +64,7 @@ def build(
     from swerve.index import TrainingIndex, training_images_from
     from tqdm import tqdm  # type: ignore[import-untyped]
 
-    with _reported_errors():
+    with reported_errors():
         images = training_images_from(source)
         embedder = _embedder(embedder_model, checkpoint, model_config, device, batch_size)
         with tqdm(total=len(images), unit="img", desc="embedding") as bar:
@@ -114,7 +102,7 @@ def add(
     from swerve.index import TrainingIndex, training_images_from
     from tqdm import tqdm
 
-    with _reported_errors():
+    with reported_errors():
         images = training_images_from(source)
         embedder = _embedder(embedder_model, checkpoint, model_config, device, batch_size)
         with TrainingIndex.open(index_dir, embedder=embedder, threads=threads) as index:
@@ -142,7 +130,7 @@ def query(
     from swerve.index import TrainingIndex
     from swerve.media import decode_bytes
 
-    with _reported_errors():
+    with reported_errors():
         picture = decode_bytes(image.read_bytes())
         embedder = _embedder(embedder_model, checkpoint, model_config, device, 1)
         with TrainingIndex.open(index_dir, embedder=embedder, read_only=True) as index:
@@ -165,6 +153,6 @@ def info(index_dir: Path = typer.Argument(..., help="bundle folder")) -> None:
     from swerve.index import IndexManifest
     from swerve.index.manifest import MANIFEST_NAME
 
-    with _reported_errors():
+    with reported_errors():
         manifest = IndexManifest.read(index_dir / MANIFEST_NAME)
     typer.echo(json.dumps(manifest.to_json(), indent=2, sort_keys=True))
