@@ -29,6 +29,7 @@ class you can act on; never catch ``Exception`` to hide a failure.
     │   ├── StoreUnavailableError        the image store did not answer (timeout, I/O, its root is gone)
     │   └── BrokerUnavailableError       the broker did not acknowledge a send in time
     ├── BrokerError                  the embedded broker could not start or stop
+    ├── ModerationTimeoutError       no outcome arrived in time (also a TimeoutError): ask again later
     └── AuditError                   the audit log cannot be written or trusted as it is
         ├── CanonicalizationError        a value RFC 8785 (JCS) cannot represent: NaN, an integer beyond 2^53
         ├── SignatureError               a signature or key is missing, unknown, malformed or wrong
@@ -64,6 +65,7 @@ __all__ = [
     "StoreUnavailableError",
     "BrokerUnavailableError",
     "BrokerError",
+    "ModerationTimeoutError",
     "AuditError",
     "CanonicalizationError",
     "SignatureError",
@@ -189,6 +191,24 @@ class BrokerUnavailableError(TransientError):
 
 class BrokerError(SwerveError):
     """The embedded broker could not be started or stopped."""
+
+
+class ModerationTimeoutError(SwerveError, TimeoutError):
+    """No outcome arrived for a request within the caller's timeout (``swerve.client``).
+
+    The request is not lost: it was published, and its outcome will come. Ask again with
+    ``Swerve.outcome(request_id)``. It is a ``TimeoutError`` too, so ``except TimeoutError``
+    catches it.
+
+    Args:
+        message: what was waited for, and for how long.
+        request_id: the request whose outcome did not arrive.
+        event_id: the id of the generation event that was published, when known.
+    """
+
+    def __init__(self, message: str, *, request_id: str, event_id: str | None = None):
+        super().__init__(message, event_id=event_id, stage="delivery")
+        self.request_id = request_id
 
 
 class AuditError(SwerveError):

@@ -43,7 +43,7 @@ from swerve.media.image_ref import ImageRef
 from swerve.media.limits import DEFAULT_LIMITS, MediaLimits
 from swerve.media.store import ImageStore, uri_scheme
 
-__all__ = ["read_image_bytes"]
+__all__ = ["read_image_bytes", "read_uri_bytes"]
 
 _CHUNK_BYTES: Final = 1024 * 1024
 _T = TypeVar("_T")
@@ -77,7 +77,7 @@ def read_image_bytes(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS, store:
                 f"inline image is {len(data)} bytes, over the limit of {limits.max_bytes} bytes"
             )
     elif ref.uri is not None:
-        data = _fetch(ref.uri, limits, store)
+        data = read_uri_bytes(ref.uri, limits, store)
     else:  # only a model built with model_construct() can get here
         raise SchemaViolationError("ImageRef carries neither data nor uri")
     actual = sha256_hex(data)
@@ -88,7 +88,14 @@ def read_image_bytes(ref: ImageRef, limits: MediaLimits = DEFAULT_LIMITS, store:
     return data
 
 
-def _fetch(uri: str, limits: MediaLimits, store: ImageStore | None) -> bytes:
+def read_uri_bytes(uri: str, limits: MediaLimits = DEFAULT_LIMITS, store: ImageStore | None = None) -> bytes:
+    """The bytes at ``uri``, read as a reference is: scheme and place allow-listed before any I/O,
+    byte-capped, under the fetch deadline. No digest is checked (a bare URI declares none); use
+    ``read_image_bytes`` for an ``ImageRef``.
+
+    Raises:
+        MediaUnreachableError: the URI is refused or cannot be read.
+    """
     scheme = uri_scheme(uri)
     if scheme is None:
         raise MediaUnreachableError(
