@@ -15,8 +15,14 @@ reads ``<prefix>.delivery`` for the answer, deduped by event id.
     with SwerveSync(settings) as swerve:                   # the same, blocking (scripts, Jupyter)
         outcome = swerve.moderate(image, prompt="a red star", seed=7)
 
-``swerve.streams.client`` is the CLI's and tests' internal helper, not this API. This
-package talks to the broker and the image store only: it never runs detectors or models.
+    moderator = Moderator.from_policy("policy.yaml")       # in process, no broker: the workers'
+    outcome = moderator.moderate(image, prompt="a red star", seed=7)   # stages, a local audit ledger
+
+    outcomes = moderate_pipeline_output(moderator, pipe(prompts).images, prompts, seeds)  # diffusers
+
+``swerve.streams.client`` is the CLI's and tests' internal helper, not this API. ``Swerve``
+and ``SwerveSync`` talk to the broker and the image store only and never run detectors or
+models; ``Moderator`` runs the workers' detect and correct stages in this process.
 """
 
 from __future__ import annotations
@@ -24,7 +30,13 @@ from __future__ import annotations
 from swerve.errors import ModerationTimeoutError
 from swerve.client.async_client import Swerve
 from swerve.client.correlation import DEFAULT_CAPACITY
+from swerve.client.diffusers_integration import (
+    delivered_images,
+    moderate_pipeline_output,
+    moderate_pipeline_output_async,
+)
 from swerve.client.image_input import ImageInput
+from swerve.client.moderator import Moderator
 from swerve.client.outcome import Outcome
 from swerve.client.request import ModerationRequest
 from swerve.client.sync_client import SwerveSync
@@ -34,7 +46,11 @@ __all__ = [
     "ImageInput",
     "ModerationRequest",
     "ModerationTimeoutError",
+    "Moderator",
     "Outcome",
     "Swerve",
     "SwerveSync",
+    "delivered_images",
+    "moderate_pipeline_output",
+    "moderate_pipeline_output_async",
 ]

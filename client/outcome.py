@@ -26,14 +26,23 @@ def delivery_reasons(delivery: DeliveryEvent) -> tuple[str, ...]:
     """The reasons a delivery gives, one per firing or failing detector.
 
     Policy reasons (a block, or why a replacement was made) are the verdict's reasons joined
-    with ``"; "``; any other reason (an internal error, a rejection's error message) is one
-    line and is kept whole, since an error message may contain ``"; "`` itself.
+    with ``"; "``, and each of them ends in ``"; policy: <action>"`` (``streams/judging.py``), so
+    a part that starts with ``"policy: "`` closes the reason before it. Any other reason (an
+    internal error, a rejection's error message) is one line and is kept whole, since an error
+    message may contain ``"; "`` itself. (A detector's error text with ``"; "`` in it still
+    splits: the contract carries the reasons as one string.)
     """
     if not delivery.reason:
         return ()
-    if delivery.reason_class in (None, "policy"):
-        return tuple(part for part in delivery.reason.split(_REASON_SEPARATOR) if part)
-    return (delivery.reason,)
+    if delivery.reason_class not in (None, "policy"):
+        return (delivery.reason,)
+    reasons: list[str] = []
+    for part in delivery.reason.split(_REASON_SEPARATOR):
+        if part.startswith("policy: ") and reasons:
+            reasons[-1] += _REASON_SEPARATOR + part
+        elif part:
+            reasons.append(part)
+    return tuple(reasons)
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from typing import Any, Literal
 import faust
 
 from swerve.audit.signing import audit_signer
-from swerve.errors import ConfigurationError, SwerveError
 from swerve.media import ImageStore
 from swerve.streams import detect_stage, screen_stage
 from swerve.streams.batch_runner import BatchRunner, Stage
 from swerve.streams.correct_stage import CorrectStage
 from swerve.streams.identity_claims import Claim, IdentityClaims
+from swerve.streams.start_up import prepared
 from swerve.streams.inputs import decode_flagged, decode_generation, decode_prompt
 from swerve.streams.judging import Judge
 from swerve.streams.metrics import READY
@@ -36,16 +36,6 @@ from swerve.streams.settings import Settings
 
 Role = Literal["screen", "detect", "correct", "all"]
 log = logging.getLogger("swerve.agents")
-
-
-def prepared(what: str, build: Any) -> None:
-    """Run a start-up ``build``; any failure becomes a ConfigurationError that says what failed."""
-    try:
-        build()
-    except SwerveError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - whatever a model loader raises, the worker must not start
-        raise ConfigurationError(f"cannot build {what}: {type(exc).__name__}: {exc}") from exc
 
 
 def identity_claims(topics: dict[str, faust.TopicT], settings: Settings) -> IdentityClaims | None:

@@ -31,6 +31,7 @@ import faust
 
 from swerve.streams import exit_codes
 from swerve.streams.dependency_retry import is_transient, retry_transient
+from swerve.streams.failure_isolation import run_isolated
 from swerve.streams.identity_claims import Claim, IdentityClaims
 from swerve.streams.metrics import CORRECTION_ATTEMPTS, EVENTS, OUTCOMES, STAGE_SECONDS, observe_lag
 from swerve.streams.publication import Publication
@@ -88,29 +89,6 @@ def decode_each(decode: Callable[[bytes | None, Headers], ItemT], raw: Sequence[
     return results
 
 
-def run_isolated(stage: Stage[ItemT], items: list[ItemT]) -> list[list[Publication]]:
-    """``stage.run(items)``; if it raises, run each item alone so only the failing one fails closed."""
-    try:
-        return stage.run(items)
-    except Exception as exc:  # noqa: BLE001 - a bug is isolated to its sample below
-        if is_transient(exc):
-            raise
-        if len(items) == 1:
-            log.exception("%s stage failed on one input; failing it closed", stage.name)
-            return [stage.fail_closed(items[0], exc)]
-        log.exception("%s stage failed on a batch of %d; running each input alone", stage.name, len(items))
-    outputs: list[list[Publication]] = []
-    for item in items:
-        try:
-            outputs.extend(stage.run([item]))
-        except Exception as exc:  # noqa: BLE001 - fail closed for this sample only
-            if is_transient(exc):
-                raise
-            log.exception("%s stage failed on one input; failing it closed", stage.name)
-            outputs.append(stage.fail_closed(item, exc))
-    return outputs
-
-
 class BatchRunner:
     """Runs batches for the agents of one worker; publishes through ``publisher``."""
 
@@ -163,7 +141,7 @@ class BatchRunner:
         settling = None
         if claims and self.claims is not None:
             settling = asyncio.ensure_future(self._retrying(f"{stage.name}.identity", partial(self.claims.settle, claims)))
-        outputs = await self._retrying(stage.name, lambda: loop.run_in_executor(stage.pool, run_isolated, stage, items))
+        outputs = await self._retrying(stage.name, lambda: loop.run_in_executor(stage.pool, run_isolated, stage.name, stage.run, stage.fail_closed, items))
         STAGE_SECONDS.labels(stage=stage.name).observe(time.perf_counter() - started)
         conflicts = await settling if settling is not None else [None] * len(items)
         kept = []

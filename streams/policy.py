@@ -216,14 +216,14 @@ def parse_policy(text: str, *, source: str = "<policy>", variables: dict[str, st
     return policy
 
 
-def load_policy(path: Path | str) -> Policy:
-    """Read and validate the policy file at ``path``."""
+def load_policy(path: Path | str, variables: dict[str, str] | None = None) -> Policy:
+    """Read and validate the policy file at ``path`` (``variables`` as for ``parse_policy``)."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"cannot read policy file {file}: {exc}") from exc
-    return parse_policy(text, source=str(file))
+    return parse_policy(text, source=str(file), variables=variables)
 
 
 PASS_EVERYTHING = Policy(version="pass-everything")

@@ -39,6 +39,14 @@ def test_given_a_replacement_by_reference_then_the_bytes_are_read_from_the_store
     assert outcome.replacement_id == "rep-1" and outcome.reasons == ("takedowns: flagged",)
 
 
+def test_given_the_judges_reasons_then_each_keeps_its_policy_clause() -> None:
+    reason = ("takedowns flagged (score 1 >= 1); policy: block; "
+              "memorization flagged (score 0.97 >= 0.9); policy: correct")
+    event = delivery("r-4", "blocked", reason=reason, reason_class="policy")
+    assert Outcome.from_delivery(event).reasons == ("takedowns flagged (score 1 >= 1); policy: block",
+                                                    "memorization flagged (score 0.97 >= 0.9); policy: correct")
+
+
 def test_given_a_policy_block_then_no_image_and_one_reason_per_detector() -> None:
     event = delivery("r-3", "blocked", reason="takedowns: flagged; nudity: 0.93 >= 0.8", reason_class="policy")
 

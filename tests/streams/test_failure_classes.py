@@ -11,7 +11,8 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from swerve.errors import MalformedEventError, StoreUnavailableError
-from swerve.streams.batch_runner import Stage, Undecodable, decode_each, run_isolated
+from swerve.streams.batch_runner import Stage, Undecodable, decode_each
+from swerve.streams.failure_isolation import run_isolated
 from swerve.streams.dependency_retry import is_transient, retry_transient
 from swerve.streams.events import DeadLetterPosition
 from swerve.streams.ids import derive_id
@@ -56,16 +57,20 @@ def stage_failing_on(bad: str, calls: list[list[str]]) -> Stage[str]:
     return Stage("detect", decode_text, run, fail_closed, ThreadPoolExecutor(1), rejects_to_delivery=True)
 
 
+def isolated(stage: Stage[str]) -> tuple:
+    return stage.name, stage.run, stage.fail_closed
+
+
 def test_given_a_stage_bug_on_one_sample_then_its_batch_mates_are_judged_and_only_it_fails_closed() -> None:
     calls: list[list[str]] = []
-    outputs = run_isolated(stage_failing_on("x", calls), ["a", "x", "b"])
+    outputs = run_isolated(*isolated(stage_failing_on("x", calls)), ["a", "x", "b"])
     assert outputs == [[], ["failed closed: x: KeyError"], []]
     assert calls == [["a", "x", "b"], ["a"], ["x"], ["b"]]
 
 
 def test_given_a_stage_bug_on_a_single_sample_then_it_fails_closed_without_running_twice() -> None:
     calls: list[list[str]] = []
-    assert run_isolated(stage_failing_on("x", calls), ["x"]) == [["failed closed: x: KeyError"]]
+    assert run_isolated(*isolated(stage_failing_on("x", calls)), ["x"]) == [["failed closed: x: KeyError"]]
     assert calls == [["x"]]
 
 
