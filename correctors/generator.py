@@ -249,9 +249,14 @@ class DiffusersGenerator:
         generated; ``delivered``: [width, height] after resizing, when it was resized)."""
         record: dict[str, Any] = {"model_id": self.model_id, "revision": self.revision, "scheduler": self.scheduler_name,
                   "steps": self.steps, "guidance_scale": self.guidance_scale, "height": self.height, "width": self.width}
-        if self.deliver is not None and self.deliver != (self.width, self.height):
-            record["delivered"] = list(self.deliver)
+        if self._resize_to is not None:
+            record["delivered"] = list(self._resize_to)
         return record
+
+    @property
+    def _resize_to(self) -> tuple[int, int] | None:
+        """(width, height) outputs are resized to: the planned delivery size, when generated at another."""
+        return self.deliver if self.deliver not in (None, (self.width, self.height)) else None
 
     def initial_latents(self, seeds: Sequence[int]) -> torch.Tensor:
         """x_T per seed, drawn as the pipeline draws it from one CPU generator per sample: (B, C, h, w)."""
@@ -286,9 +291,10 @@ class DiffusersGenerator:
 
     def _delivered(self, images: list[Image.Image]) -> list[Image.Image]:
         """``images`` at the planned delivery size (resized only when generated at another size)."""
-        if self.deliver is None or self.deliver == (self.width, self.height):
+        resize_to = self._resize_to
+        if resize_to is None:
             return images
-        return [image.resize(self.deliver, Image.Resampling.LANCZOS) for image in images]
+        return [image.resize(resize_to, Image.Resampling.LANCZOS) for image in images]
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int], *, negative_prompt: str | None = None,
                  prompt_embeds: torch.Tensor | None = None, negative_prompt_embeds: torch.Tensor | None = None,

@@ -49,6 +49,7 @@ from swerve.detectors.tiled_l2 import (
     default_compare_size,
     square_pixels,
     tiled_l2_one_to_many,
+    unit_pixels,
 )
 from swerve.errors import DetectorError, MediaError, PolicyError
 from swerve.index import Neighbour, TrainingIndex, read_training_image
@@ -215,7 +216,7 @@ class MemorizationDetector:
         cleared = True
         for neighbour, is_prior in [*((n, False) for n in found), *((n, True) for n in prior)]:
             entry = self.training_pixels(neighbour, size)
-            distance = float(tiled_l2_one_to_many(query, _unit(entry[0][None]))[0]) if entry is not None else None
+            distance = float(tiled_l2_one_to_many(query, unit_pixels(entry[0][None]))[0]) if entry is not None else None
             close = is_prior or neighbour.similarity >= self.candidate_similarity
             if distance is None:
                 too_near = close and (is_prior or neighbour.similarity >= self.unconfirmed_similarity)
@@ -250,7 +251,7 @@ class MemorizationDetector:
         # Pixels are compared for all k neighbours (cheap), so the score ranks every generation;
         # only candidates above the similarity bar can flag.
         readable = [(n, entry) for n in found if (entry := self.training_pixels(n, size)) is not None]
-        references = _unit(np.stack([e[0] for _, e in readable])) if readable else None  # (m, size, size, 3)
+        references = unit_pixels(np.stack([e[0] for _, e in readable])) if readable else None  # (m, size, size, 3)
         distances = tiled_l2_one_to_many(query, references) if references is not None else np.empty(0)  # (m,)
         refs = {n.id: e[1] for n, e in readable}
         by_id = {n.id: float(d) for (n, _), d in zip(readable, distances)}
@@ -285,11 +286,6 @@ class MemorizationDetector:
                 "matched_images": [refs[m["id"]] for m in near_copies],
             },
         )
-
-
-def _unit(pixels: np.ndarray) -> np.ndarray:
-    """uint8 pixels as float32 in [0, 1], what tiled L2 compares."""
-    return pixels.astype(np.float32) / 255.0
 
 
 def _nbytes(entry: tuple[np.ndarray, dict[str, Any]] | None) -> int:

@@ -120,9 +120,14 @@ def square_pixels(image: Image.Image, size: int | None = DEFAULT_SIZE) -> np.nda
     return np.asarray(rgb, dtype=np.uint8)
 
 
+def unit_pixels(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels as float32 in [0, 1], what tiled L2 compares."""
+    return pixels.astype(np.float32) / 255.0
+
+
 def as_unit_array(image: Image.Image, size: int | None = DEFAULT_SIZE) -> np.ndarray:
     """An RGB image's centred square as (size, size, 3) float32 in [0, 1] (see ``square_pixels``)."""
-    return square_pixels(image, size).astype(np.float32) / 255.0
+    return unit_pixels(square_pixels(image, size))
 
 
 def _check_grid(height: int, width: int, grid: int) -> None:
