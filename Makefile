@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m swerve.streams.demo
+	$(PY) -m swerve.cli.demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

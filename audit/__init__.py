@@ -11,7 +11,7 @@
     sync.py        the audit topic into the ledger, admitting only trusted events, recording gaps
 
 ``canonical`` and ``signing`` are what the workers use (``swerve.streams.publication`` and
-``publisher``); the rest runs in ``swerve audit`` (``streams/commands/audit.py``). Nothing here
+``publisher``); the rest runs in ``swerve audit`` (``cli/audit.py``). Nothing here
 may drop, rewrite or reorder an entry; the one destructive act, ``AuditLedger.erase``, removes
 a record's contents and leaves its digest and an erasure entry behind.
 """

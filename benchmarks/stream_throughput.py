@@ -33,7 +33,7 @@ from PIL import Image
 
 from swerve.media import ImageRef, ImageStore
 from swerve.streams.admin import ensure_topics
-from swerve.streams.client import collect, publish_events, publish_raw
+from swerve.streams.topic_io import collect, publish_events, publish_raw
 from swerve.streams.embedded_broker import EmbeddedBroker
 from swerve.streams.envelope import encode
 from swerve.streams.events import GenerationEvent
@@ -102,7 +102,7 @@ def measure_swerve(base_env: dict[str, str], events: list[GenerationEvent], work
     asyncio.run(publish_events(settings, "generations", events))
     log = open(workdir / f"worker-{prefix}.log", "wb")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "swerve.streams.cli", "worker", "--role", "detect", "--loglevel", "warning"],
+        [sys.executable, "-m", "swerve.cli.main", "worker", "--role", "detect", "--loglevel", "warning"],
         env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
     )
     try:

@@ -20,7 +20,7 @@ reads ``<prefix>.delivery`` for the answer, deduped by event id.
 
     outcomes = moderate_pipeline_output(moderator, pipe(prompts).images, prompts, seeds)  # diffusers
 
-``swerve.streams.client`` is the CLI's and tests' internal helper, not this API. ``Swerve``
+``swerve.streams.topic_io`` is the CLI's and tests' internal helper, not this API. ``Swerve``
 and ``SwerveSync`` talk to the broker and the image store only and never run detectors or
 models; ``Moderator`` runs the workers' detect and correct stages in this process.
 """

@@ -25,7 +25,7 @@ from typing import Any, AsyncIterator, Mapping
 from aiokafka import TopicPartition
 
 from swerve.errors import ConfigurationError
-from swerve.streams.client import ConsumedRecord, publish_raw
+from swerve.streams.topic_io import ConsumedRecord, publish_raw
 from swerve.streams.envelope import EncodedEvent
 from swerve.streams.settings import Settings
 from swerve.streams.topic_reading import open_consumer, read_to_end, topic_partitions

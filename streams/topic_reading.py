@@ -16,7 +16,7 @@ from typing import AsyncIterator, Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from swerve.errors import ConfigurationError
-from swerve.streams.client import ConsumedRecord
+from swerve.streams.topic_io import ConsumedRecord
 from swerve.streams.settings import Settings
 
 # Reading stops with an error, not silently, when a partition short of its end sends nothing.

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from swerve.audit.signing import AuditSigner, TrustedKeys, audit_signer, load_private_key, signed_payload
 from swerve.errors import ConfigurationError
-from swerve.streams.cli import app
+from swerve.cli.main import app
 
 
 def test_given_keygen_then_the_private_key_is_private_and_signs_what_the_public_key_verifies(tmp_path: Path) -> None:

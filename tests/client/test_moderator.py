@@ -25,7 +25,7 @@ from swerve.client import Moderator, Outcome, delivered_images, moderate_pipelin
 from swerve.client.diffusers_integration import pipeline_requests
 from swerve.errors import ConfigurationError, IdConflictError, MediaError
 from swerve.media import sha256_hex
-from swerve.streams.commands.audit import app as audit_cli
+from swerve.cli.audit import app as audit_cli
 from swerve.streams.embedded_defaults import TOY_POLICY, ensure_toy_index, toy_embedder_params
 from swerve.streams.ids import derive_id
 from swerve.streams.settings import AuditSettings, Settings

@@ -25,7 +25,7 @@ from swerve.correctors.gie.adapter_judges import (
 )
 from swerve.errors import ConfigurationError
 from swerve.index.open_clip_embedder import OpenClipEmbedder
-from swerve.streams.cli import app
+from swerve.cli.main import app
 from typer.testing import CliRunner
 
 from ..sd_shapes import conftest as sd_shapes
@@ -151,7 +151,7 @@ def test_given_a_nudity_reading_then_the_nudenet_judge_uses_it_and_the_given_fid
 
 def test_given_nudenet_installed_then_the_real_detector_builds_and_reads_a_synthetic_image() -> None:
     pytest.importorskip("nudenet")
-    from swerve.streams.commands.gie import _nudenet_flagger
+    from swerve.cli.gie import _nudenet_flagger
 
     flagged = _nudenet_flagger()
     present, _ = nudenet_judge(flagged, lambda prompt, image: True)

@@ -74,7 +74,7 @@ def test_given_the_wheel_the_image_installs_then_the_cli_and_the_toy_world_run_f
               "print(image.size)") % str(tmp_path / "site")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
     generated = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True)
-    cli = subprocess.run([sys.executable, "-m", "swerve.streams.cli", "worker", "--help"], env=env, cwd=tmp_path,
+    cli = subprocess.run([sys.executable, "-m", "swerve.cli.main", "worker", "--help"], env=env, cwd=tmp_path,
                          capture_output=True, text=True)
     # Then
     assert generated.returncode == 0, generated.stderr[-2000:]

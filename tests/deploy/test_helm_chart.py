@@ -2,7 +2,7 @@
 (the official Helm Go library through ctypes: no helm binary, no cluster).
 
 Given values, when the chart renders, then the manifests run `swerve worker` the way
-streams/cli.py and streams/settings.py expect: every SWERVE_* variable it sets is accepted
+cli/main.py and streams/settings.py expect: every SWERVE_* variable it sets is accepted
 by ``Settings.from_env``, and the policy it mounts is accepted by ``parse_policy``.
 """
 

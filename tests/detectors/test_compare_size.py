@@ -106,7 +106,7 @@ def test_given_sizes_when_round_tripped_through_json_then_they_are_equal() -> No
 
 
 def test_given_the_cli_build_then_it_reports_the_sizes(tmp_path: Path, tiny_open_clip: dict[str, str]) -> None:
-    from swerve.streams.commands.index import app
+    from swerve.cli.index import app
 
     folder = tmp_path / "images"
     folder.mkdir()

@@ -48,7 +48,7 @@ def test_given_the_cli_then_it_prints_the_report_for_a_policy_detector(tmp_path:
     (tmp_path / "policy.yaml").write_text(f'version: "c"\ndetectors: [{{name: takedowns, kind: hash_blocklist, params: {{digests: ["{digest}"]}}}}]\n')
     lines = [json.dumps({"label": 1, "image": "listed.png"}), json.dumps({"label": 0, "image": "other.png"})]
     (tmp_path / "examples.jsonl").write_text("\n".join(lines) + "\n")
-    done = subprocess.run([sys.executable, "-m", "swerve.streams.cli", "calibrate", str(tmp_path / "examples.jsonl"),
+    done = subprocess.run([sys.executable, "-m", "swerve.cli.main", "calibrate", str(tmp_path / "examples.jsonl"),
                            "--policy", str(tmp_path / "policy.yaml"), "--detector", "takedowns"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)

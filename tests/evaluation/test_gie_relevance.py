@@ -20,7 +20,7 @@ from swerve.evaluation.gie_relevance import (
     evaluate_gie_maps,
     object_cells,
 )
-from swerve.streams.cli import app
+from swerve.cli.main import app
 from swerve.toyworld import load_pipeline
 from swerve.toyworld.vocabulary import SHAPE_COLOURS
 

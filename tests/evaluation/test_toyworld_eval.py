@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from swerve.evaluation.toyworld import ToyEvaluationSettings, check_settings, expected_colour_and_shape
-from swerve.streams.commands.evaluate import app
+from swerve.cli.evaluate import app
 
 
 def test_given_an_ordinary_caption_then_its_colour_and_shape_are_read() -> None:

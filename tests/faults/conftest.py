@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import pytest
 
 from swerve.streams.admin import ensure_topics
-from swerve.streams.client import ConsumedRecord, dlq_reason
+from swerve.streams.topic_io import ConsumedRecord, dlq_reason
 from swerve.streams.embedded_broker import EmbeddedBroker
 from swerve.streams.events import DeliveryEvent
 from swerve.streams.settings import Settings

@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from swerve.streams.client import publish_events
+from swerve.streams.topic_io import publish_events
 from swerve.streams.embedded_broker import EmbeddedBroker
 from swerve.streams.settings import Settings
 

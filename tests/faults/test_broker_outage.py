@@ -21,7 +21,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from swerve.streams import exit_codes
-from swerve.streams.client import collect, publish_events
+from swerve.streams.topic_io import collect, publish_events
 from swerve.streams.embedded_broker import EmbeddedBroker, free_port
 from swerve.streams.settings import Settings
 from swerve.streams.topics import TopicNames

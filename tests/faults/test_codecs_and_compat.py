@@ -10,7 +10,7 @@ import json
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from swerve.streams.client import collect, publish_events
+from swerve.streams.topic_io import collect, publish_events
 from swerve.streams.envelope import decode, encode
 from swerve.streams.events import DeliveryEvent
 from swerve.streams.settings import Settings

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from swerve.media import ImageRef, ImageStore, MediaLimits
-from swerve.streams.client import publish_events
+from swerve.streams.topic_io import publish_events
 from swerve.streams.events import GenerationEvent
 from swerve.streams.exit_codes import DEPENDENCY_UNAVAILABLE
 from swerve.streams.settings import Settings

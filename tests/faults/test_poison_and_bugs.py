@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from swerve.streams.client import publish_raw
+from swerve.streams.topic_io import publish_raw
 from swerve.streams.envelope import EncodedEvent, encode
 from swerve.streams.settings import Settings
 from swerve.streams.topics import TopicNames

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from swerve.streams.client import publish_events
+from swerve.streams.topic_io import publish_events
 from swerve.streams.settings import Settings
 from swerve.streams.topics import TopicNames
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from swerve.streams.client import publish_events
+from swerve.streams.topic_io import publish_events
 from swerve.streams.exit_codes import UNFORESEEN
 from swerve.streams.settings import Settings
 

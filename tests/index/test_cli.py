@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from swerve.index import file_sha256
-from swerve.streams.commands.index import app
+from swerve.cli.index import app
 from typer.testing import CliRunner
 
 from .builders import save_random_checkpoint, write_image_folder

@@ -60,7 +60,7 @@ class WorkerProcess:
         self.metrics_port = metrics_port
         # SWERVE_TEST_WORKER_LOGLEVEL=info shows faust's and aiokafka's rebalance steps when a test needs reading.
         loglevel = os.environ.get("SWERVE_TEST_WORKER_LOGLEVEL", "warning")
-        command = [sys.executable, "-m", "swerve.streams.cli", "worker", "--role", role, "--loglevel", loglevel]
+        command = [sys.executable, "-m", "swerve.cli.main", "worker", "--role", role, "--loglevel", loglevel]
         if metrics_port is not None:
             command += ["--metrics-port", str(metrics_port)]
         self._log = open(log_path, "ab")

@@ -14,7 +14,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from swerve.streams.client import collect, dlq_reason, publish_events, publish_raw
+from swerve.streams.topic_io import collect, dlq_reason, publish_events, publish_raw
 from swerve.streams.envelope import EncodedEvent, encode
 from swerve.streams.settings import Settings
 from swerve.streams.topics import TopicNames

@@ -19,7 +19,7 @@ from .conftest import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-SWERVE = [sys.executable, "-m", "swerve.streams.cli"]
+SWERVE = [sys.executable, "-m", "swerve.cli.main"]
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from swerve.streams.client import collect, publish_events
+from swerve.streams.topic_io import collect, publish_events
 from swerve.streams.events import DeliveryEvent
 from swerve.streams.settings import Settings
 from swerve.streams.topics import TopicNames

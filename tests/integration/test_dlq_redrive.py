@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from swerve.errors import MalformedEventError, SchemaViolationError
-from swerve.streams.cli import app
-from swerve.streams.client import ConsumedRecord, collect, dlq_reason, publish_events, publish_raw
+from swerve.cli.main import app
+from swerve.streams.topic_io import ConsumedRecord, collect, dlq_reason, publish_events, publish_raw
 from swerve.streams.dead_letters import Origin, dead_letter
 from swerve.streams.envelope import EncodedEvent, encode
 from swerve.streams.redrive import REDRIVEN_FROM, DeadLetterSelection, redrive

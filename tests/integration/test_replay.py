@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from swerve.audit.signing import TrustedKeys, generate_key_pair, wire_body
-from swerve.streams.client import collect, publish_events
+from swerve.streams.topic_io import collect, publish_events
 from swerve.streams.topics import TopicNames
 
 from .builders import blocklist_policy, generation
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-SWERVE = [sys.executable, "-m", "swerve.streams.cli"]
+SWERVE = [sys.executable, "-m", "swerve.cli.main"]
 
 
 def test_replay_applies_the_new_policy_into_its_own_topics_idempotently(swerve_env: dict[str, str], settings, tmp_path: Path) -> None:

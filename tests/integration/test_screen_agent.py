@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from swerve.streams.client import collect, dlq_reason, publish_events, publish_raw
+from swerve.streams.topic_io import collect, dlq_reason, publish_events, publish_raw
 from swerve.streams.envelope import EncodedEvent, encode
 from swerve.streams.events import PromptEvent, ScreenedPromptEvent
 from swerve.streams.settings import Settings

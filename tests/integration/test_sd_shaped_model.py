@@ -19,8 +19,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from swerve.media import ImageRef, MediaLimits, decode_image
-from swerve.streams.cli import app
-from swerve.streams.client import collect, publish_events
+from swerve.cli.main import app
+from swerve.streams.topic_io import collect, publish_events
 from swerve.streams.events import GenerationEvent
 from swerve.streams.ids import derive_id
 from swerve.streams.topics import TopicNames

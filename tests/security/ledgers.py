@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 from swerve.audit.ledger import AuditLedger
 from swerve.audit.signing import AuditSigner
-from swerve.streams.cli import app
+from swerve.cli.main import app
 
 from ..audit.builders import audit_events, key_pair, signed_wires
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from swerve.audit.signing import AuditSigner, generate_key_pair
-from swerve.streams.client import collect, publish_events
+from swerve.streams.topic_io import collect, publish_events
 from swerve.streams.events import AuditEvent
 from swerve.streams.topics import TopicNames
 
@@ -25,7 +25,7 @@ from ..integration.conftest import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-SWERVE = [sys.executable, "-m", "swerve.streams.cli"]
+SWERVE = [sys.executable, "-m", "swerve.cli.main"]
 
 
 def swerve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

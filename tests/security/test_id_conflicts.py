@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from swerve.streams.client import collect, publish_events
+from swerve.streams.topic_io import collect, publish_events
 from swerve.streams.events import DeliveryEvent, PromptEvent
 from swerve.streams.ids import derive_id
 from swerve.streams.settings import Settings

@@ -28,7 +28,7 @@ from swerve.media import (
     read_image_bytes,
     sha256_hex,
 )
-from swerve.streams.client import collect, dlq_reason, publish_events
+from swerve.streams.topic_io import collect, dlq_reason, publish_events
 from swerve.streams.correct_stage import CorrectStage
 from swerve.streams.detect_stage import DecodedGeneration, detect
 from swerve.streams.events import GenerationEvent

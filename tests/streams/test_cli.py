@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from swerve.streams.cli import app
+from swerve.cli.main import app
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 from typer.testing import CliRunner
 
-from swerve.streams.commands.toyworld import app
+from swerve.cli.toyworld import app
 
 
 def test_given_a_limit_when_exporting_the_dataset_then_the_manifest_lists_each_png_with_its_hash(tmp_path: Path) -> None:

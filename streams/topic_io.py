@@ -1,7 +1,7 @@
-"""A small producer/consumer client for the CLI, the demo, tests and benchmarks.
+"""Publish contract events to swerve's topics and read them back, decoded (topic plumbing).
 
-It publishes contract events with CloudEvents headers and reads topics back, decoded. It is
-not a worker: it never commits offsets for a consumer group.
+For the CLI, the demo, tests and benchmarks; the public SDK is ``swerve.client``. Events go out
+with CloudEvents headers. It is not a worker: it never commits offsets for a consumer group.
 """
 
 from __future__ import annotations

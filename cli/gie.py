@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from swerve.streams.commands.reported_errors import reported_errors
+from swerve.cli.reported_errors import reported_errors
 
 if TYPE_CHECKING:
     from PIL import Image

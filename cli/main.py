@@ -16,14 +16,14 @@ from typing import Optional
 
 import typer
 
-from swerve.streams.commands import audit as audit_commands
-from swerve.streams.commands import calibrate as calibrate_command
-from swerve.streams.commands import dlq as dlq_commands
-from swerve.streams.commands import evaluate as evaluate_commands
-from swerve.streams.commands import evaluate_correct, evaluate_detect, evaluate_gie_maps, evaluate_tradeoff
-from swerve.streams.commands import gie as gie_commands
-from swerve.streams.commands import index as index_commands
-from swerve.streams.commands import toyworld as toyworld_commands
+from swerve.cli import audit as audit_commands
+from swerve.cli import calibrate as calibrate_command
+from swerve.cli import dlq as dlq_commands
+from swerve.cli import evaluate as evaluate_commands
+from swerve.cli import evaluate_correct, evaluate_detect, evaluate_gie_maps, evaluate_tradeoff
+from swerve.cli import gie as gie_commands
+from swerve.cli import index as index_commands
+from swerve.cli import toyworld as toyworld_commands
 from swerve.streams.settings import Settings
 
 app = typer.Typer(
@@ -128,7 +128,7 @@ def submit(
 ) -> None:
     """Publish one generation event to swerve.generations, as a generator would."""
     from swerve.media import ImageRef, ImageStore
-    from swerve.streams.client import publish_events
+    from swerve.streams.topic_io import publish_events
     from swerve.streams.events import GenerationEvent
     from swerve.streams.ids import derive_id
 
@@ -151,7 +151,7 @@ def tail(
     idle: float = typer.Option(3.0, help="Stop after this many seconds without a message."),
 ) -> None:
     """Print a topic's messages as JSON lines: position, headers and the decoded event."""
-    from swerve.streams.client import dumps, read_topic
+    from swerve.streams.topic_io import dumps, read_topic
     from swerve.streams.topics import TopicNames
 
     settings = Settings.from_env()

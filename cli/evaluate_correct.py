@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from swerve.streams.commands.eval_extra import eval_extra
+from swerve.cli.eval_extra import eval_extra
 
 
 def correct(

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from swerve.media import ImageRef, ImageStore, decode_image
 from swerve.streams.admin import ensure_topics
-from swerve.streams.client import collect, dlq_reason, publish_events, publish_raw
+from swerve.streams.topic_io import collect, dlq_reason, publish_events, publish_raw
 from swerve.streams.embedded_broker import EmbeddedBroker
 from swerve.streams.embedded_defaults import TOY_POLICY, ensure_toy_index
 from swerve.streams.envelope import EncodedEvent
@@ -105,7 +105,7 @@ def main() -> int:
         console.print(f"[bold]4.[/] starting `swerve worker --role all` under {TOY_POLICY.name}")
         log = open(run_dir / "worker.log", "wb")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "swerve.streams.cli", "worker", "--role", "all", "--loglevel", "warning"],
+            [sys.executable, "-m", "swerve.cli.main", "worker", "--role", "all", "--loglevel", "warning"],
             env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
         )
         try:

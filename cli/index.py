@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from swerve.streams.commands.reported_errors import reported_errors
+from swerve.cli.reported_errors import reported_errors
 
 if TYPE_CHECKING:
     from swerve.index import TrainingImageSizes

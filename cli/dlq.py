@@ -59,7 +59,7 @@ def list_dead_letters(
     stage: Optional[List[str]] = STAGE,
 ) -> None:
     """Print dead letters as JSON lines: position, origin, error class, stage, message, request key."""
-    from swerve.streams.client import dumps
+    from swerve.streams.topic_io import dumps
     from swerve.streams.redrive import iter_dead_letters
 
     settings = Settings.from_env()
@@ -90,7 +90,7 @@ def redrive(
 
     Prints one JSON line per chosen dead letter (sent, would_send, already_redriven, skipped), and a summary on stderr.
     """
-    from swerve.streams.client import dumps
+    from swerve.streams.topic_io import dumps
     from swerve.streams.redrive import redrive as run_redrive
 
     settings = Settings.from_env()

@@ -1,1 +1,0 @@
-"""Typer sub-commands of the `swerve` CLI, one module per command group."""
