@@ -21,6 +21,7 @@ from swerve.cli import calibrate as calibrate_command
 from swerve.cli import dlq as dlq_commands
 from swerve.cli import evaluate as evaluate_commands
 from swerve.cli import evaluate_correct, evaluate_detect, evaluate_gie_maps, evaluate_tradeoff
+from swerve.cli import gateway as gateway_commands
 from swerve.cli import gie as gie_commands
 from swerve.cli import index as index_commands
 from swerve.cli import toyworld as toyworld_commands
@@ -41,6 +42,7 @@ topics_app = typer.Typer(help="Manage swerve's Kafka topics.", no_args_is_help=T
 app.add_typer(topics_app, name="topics")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(dlq_commands.app, name="dlq")
+app.add_typer(gateway_commands.app, name="gateway")
 app.command(name="calibrate")(calibrate_command.calibrate)
 app.add_typer(index_commands.app, name="index")
 app.add_typer(gie_commands.app, name="gie")
