@@ -6,9 +6,11 @@
    memorized, ordinary captions, and one showing the colour the toy policy forbids (red);
 4. start a real `swerve worker` process under the toy policy (streams/policies/toyworld.yaml);
 5. submit the generations, plus one malformed message;
-6. read `swerve.delivery` and `swerve.dlq` back, print each request's outcome, and write a
-   contact sheet of original vs replacement for every corrected request;
-7. stop the worker (SIGTERM) and the broker.
+6. read `swerve.delivery` and `swerve.dlq` back, print each request's outcome;
+7. moderate two more memorized images through the front doors a platform uses: the Python SDK
+   and the HTTP gateway (`swerve gateway serve`, a real process, with a new API key);
+8. write a contact sheet of original vs replacement for every corrected request, and stop the
+   worker (SIGTERM) and the broker.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from swerve.cli.demo_front_doors import moderate_through_gateway, moderate_through_sdk
 from swerve.media import ImageRef, ImageStore, decode_image
 from swerve.streams.admin import ensure_topics
 from swerve.streams.topic_io import collect, dlq_reason, publish_events, publish_raw
@@ -55,6 +58,14 @@ def sample_generations(settings: Settings) -> list[tuple[str, GenerationEvent, I
         event = GenerationEvent(id=derive_id(request_id, "generation"), request_id=request_id, prompt=caption, seed=0, model_id="toyworld", image=ref)
         samples.append((kind, event, image))
     return samples
+
+
+def front_door_samples() -> list[tuple[str, int, Image.Image]]:
+    """(caption, seed, image) of two memorized captions the topic path did not use."""
+    from swerve.toyworld import generate_batch, load_pipeline, memorized_captions
+
+    captions = memorized_captions()[3:5]
+    return [(caption, 1, image) for caption, image in zip(captions, generate_batch(load_pipeline(), captions, [1] * len(captions)))]
 
 
 def wait_for_outcomes(settings: Settings, expected: set[str], deadline_s: float) -> tuple[dict[str, DeliveryEvent], dict[str, ReplacementEvent], dict[str, dict[str, str]]]:
@@ -114,6 +125,11 @@ def main() -> int:
             asyncio.run(publish_raw(settings, TopicNames().generations, [EncodedEvent(b"demo-malformed", b"{not json", [])]))
             console.print("[bold]6.[/] waiting for every outcome (corrections regenerate on CPU: allow a minute or two)")
             deliveries, replacements, letters = wait_for_outcomes(settings, {event.request_id for _, event, _ in samples} | {"demo-malformed"}, deadline_s=600)
+            (sdk_caption, sdk_seed, sdk_image), (http_caption, http_seed, http_image) = front_door_samples()
+            console.print("[bold]7.[/] the same loop through the Python SDK (SwerveSync) and the HTTP gateway")
+            front_doors = [moderate_through_sdk(settings, sdk_image, sdk_caption, sdk_seed),
+                           moderate_through_gateway(env, run_dir, http_image, http_caption, http_seed)]
+            front_door_inputs = [(sdk_caption, sdk_image), (http_caption, http_image)]
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=60)
@@ -140,15 +156,23 @@ def main() -> int:
         outcome = rejected.outcome if rejected is not None else "dead-lettered"
         table.add_row(key, "malformed", "", outcome, f"{letter['error_class']}: {letter['error_message'][:50]}{where}")
     console.print(table)
+    doors = Table(title="the same, through the front doors")
+    for column in ("door", "request", "prompt", "outcome", "seconds"):
+        doors.add_column(column)
+    for door, (caption, original) in zip(front_doors, front_door_inputs):
+        doors.add_row(door.door, door.request_id, caption, door.outcome, f"{door.seconds:.1f}")
+        if door.image is not None and door.outcome == "replacement":
+            rows.append((f"{door.door.split()[0]}: {caption[:40]}", original, door.image))
+    console.print(doors)
     if rows:
         from swerve.evaluation.contact_sheet import SheetRow, render_rows
 
         sheet = run_dir / "contact_sheet.png"
         render_rows([SheetRow(label, (original, replaced)) for label, original, replaced in rows], title="original | replacement").save(sheet)
-        console.print(f"[bold]7.[/] contact sheet of original vs replacement: {sheet}")
+        console.print(f"[bold]8.[/] contact sheet of original vs replacement: {sheet}")
     console.print(f"worker stopped (exit {worker.returncode}); logs in {run_dir}")
     missing = [event.request_id for _, event, _ in samples if event.request_id not in deliveries]
-    return 1 if missing or worker.returncode not in (0, -signal.SIGTERM) else 0
+    return 1 if missing or any(door.outcome != "replacement" for door in front_doors) or worker.returncode not in (0, -signal.SIGTERM) else 0
 
 
 if __name__ == "__main__":
