@@ -84,7 +84,11 @@ class DeliveryConsumer:
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             **self.settings.kafka.aiokafka_kwargs(),
         )
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()  # a failed start leaves its client open (an "Unclosed AIOKafkaConsumer")
+            raise
         # Let aiokafka's own background task start: stop() cancels it, and one cancelled
         # before it ran raises CancelledError out of stop(), hiding why we stopped.
         await asyncio.sleep(0)
