@@ -3,7 +3,8 @@
 `swerve eval correct` reports the paraphrased set's mean fidelity ratio; this prints every
 flagged paraphrase's correction: its edit, prompt, seed, attempts, the replacement's and the
 flagged original's fidelity ratio (tiny-CLIP score over the ordinary generations' mean) and the
-replacement's nearest tiled L2 to the training set, sorted by fidelity, then the mean by edit.
+replacement's nearest tiled L2 to the training set, sorted by fidelity, then the mean by edit,
+and the fidelity ratio of the generations of the same prompts that the detector let through.
 It runs the same code as the evaluation (``evaluation/correction.py``: flag, run_method), with
 32 ordinary captions as the fidelity reference. The baseline beside swerve is the flagged
 original's fidelity. docs/correctors.md records its output:
@@ -41,7 +42,7 @@ def main() -> None:
     reference = ordinary_reference(generator, judges, replace(settings, ordinary_captions=32))
     implicit = paraphrases(settings.paraphrases_per_caption)
     edits = {p.prompt: p.edit for p in implicit}
-    flagged, _ = flag(generator, judges, [(p.prompt, p.source) for p in implicit], args.seeds)
+    flagged, detection = flag(generator, judges, [(p.prompt, p.source) for p in implicit], args.seeds)
     rows = []
     for item, outcome in zip(flagged, run_method("prompt_mitigation", generator, judges, flagged, settings)):
         fidelity = None if outcome.fidelity is None else round(outcome.fidelity / reference.fidelity, 3)
@@ -55,6 +56,8 @@ def main() -> None:
     by_edit = {e: round(float(np.mean([r[4] for r in replaced if r[0] == e])), 3) for e in sorted({r[0] for r in replaced})}
     print(f"params {args.params}: {len(rows)} flagged, {len(rows) - len(replaced)} blocked; mean fidelity ratio "
           f"{np.mean([r[4] for r in replaced]):.3f} (originals {np.mean([r[5] for r in rows]):.3f}); by edit {by_edit}")
+    print(f"the model's own non-copies of these prompts ({detection['unflagged']} generations the detector let through): "
+          f"fidelity ratio {detection['unflagged_fidelity'] / reference.fidelity:.3f}")
 
 
 if __name__ == "__main__":

@@ -192,13 +192,17 @@ def flag(generator: DiffusersGenerator, judges: ToyJudges, prompts: list[tuple[s
     """Generate each (prompt, source caption) with seeds 0..seeds-1; keep what the detector flags.
 
     Also returns the detection figures against the exhaustive judge: how many generations were
-    copies (nearest tiled L2 < the detection threshold) and how many of those the detector caught.
+    copies (nearest tiled L2 < the detection threshold) and how many of those the detector caught,
+    and the mean tiny-CLIP score of the generations it let through (``unflagged_fidelity``: what
+    the model draws for these prompts when it does not copy, a reference for the replacements).
     """
     flagged: list[FlaggedGeneration] = []
+    unflagged_fidelity: list[float] = []
     generated = copies = caught = false_flags = 0
     for prompt, source in prompts:
         seed_list = list(range(seeds))
-        for seed, image in zip(seed_list, generator.generate([prompt] * seeds, seed_list)):
+        images = generator.generate([prompt] * seeds, seed_list)
+        for seed, image, score in zip(seed_list, images, judges.clip.clip_scores(images, [prompt] * seeds)):
             generated += 1
             is_flagged, evidence = judges.flagged(image)
             is_copy = judges.nearest(image) < judges.threshold
@@ -207,8 +211,12 @@ def flag(generator: DiffusersGenerator, judges: ToyJudges, prompts: list[tuple[s
             false_flags += is_flagged and not is_copy
             if is_flagged:
                 flagged.append(FlaggedGeneration(prompt, source, seed, image, evidence))
+            else:
+                unflagged_fidelity.append(float(score))
     return flagged, {"generated": generated, "flagged": len(flagged), "copies": copies, "copies_flagged": caught,
-                     "detection_recall": caught / copies if copies else None, "flagged_not_copies": false_flags}
+                     "detection_recall": caught / copies if copies else None, "flagged_not_copies": false_flags,
+                     "unflagged": len(unflagged_fidelity),
+                     "unflagged_fidelity": float(np.mean(unflagged_fidelity)) if unflagged_fidelity else None}
 
 
 @dataclass(frozen=True)
@@ -229,6 +237,10 @@ def ordinary_reference(generator: DiffusersGenerator, judges: ToyJudges, setting
     fidelity = float(np.mean(judges.clip.clip_scores([im for _, im in unflagged], [p for p, _ in unflagged])))
     nearest = [judges.nearest(im) for _, im in unflagged]
     return OrdinaryReference(fidelity, len(unflagged), {f"{at:.2f}": float(np.mean([d >= at for d in nearest])) for at in TILED_L2_JUDGED})
+
+
+def _over(value: float | None, reference: float) -> float | None:
+    return None if value is None else value / reference
 
 
 def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings | None = None, device: str | None = None,
@@ -288,6 +300,8 @@ def evaluate_correction(data_dir: Path, settings: CorrectionEvaluationSettings |
         "generated_memorized": verbatim_detection["generated"],
         "detection": verbatim_detection,
         "paraphrased": {"detection": implicit_detection, "correction": figures(implicit_outcomes), "methods": methods_paraphrased,
+                        # the model's own non-copies of these prompts, on the same scale as fidelity_ratio
+                        "unflagged_fidelity_ratio": _over(implicit_detection["unflagged_fidelity"], ordinary_fidelity),
                         "prompts": [asdict(p) for p in implicit]},
         "ordinary_fidelity_mean": ordinary_fidelity,
         "ordinary_unflagged": reference.count,
