@@ -24,6 +24,7 @@ from swerve.cli import evaluate_correct, evaluate_detect, evaluate_gie_maps, eva
 from swerve.cli import gateway as gateway_commands
 from swerve.cli import gie as gie_commands
 from swerve.cli import index as index_commands
+from swerve.cli import review as review_commands
 from swerve.cli import toyworld as toyworld_commands
 from swerve.streams.settings import Settings
 
@@ -45,6 +46,7 @@ app.add_typer(dlq_commands.app, name="dlq")
 app.add_typer(gateway_commands.app, name="gateway")
 app.command(name="calibrate")(calibrate_command.calibrate)
 app.add_typer(index_commands.app, name="index")
+app.add_typer(review_commands.app, name="review")
 app.add_typer(gie_commands.app, name="gie")
 app.add_typer(toyworld_commands.app, name="toyworld")
 evaluate_commands.app.command(name="detect")(evaluate_detect.detect)

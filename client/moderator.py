@@ -36,7 +36,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 from swerve.audit.ledger import AuditLedger
 from swerve.audit.signing import AuditSigner, audit_signer
-from swerve.errors import AuditError, IdConflictError, InvalidInputError
+from swerve.errors import AuditError, IdConflictError, InvalidInputError, PolicyError
 from swerve.media import ImageStore, decode_image
 from swerve.streams import detect_stage
 from swerve.streams.correct_stage import CorrectStage
@@ -110,12 +110,17 @@ class Moderator:
 
     Raises:
         ConfigurationError (``ModelNotFoundError``, ``PolicyError``): a detector, corrector,
-            the image store, the signing key or the ledger cannot be built or opened.
+            the image store, the signing key or the ledger cannot be built or opened; or the
+            policy sends requests to a person (``review``), which only workers can wait for.
         LedgerFormatError: the ledger file is of a format this version does not write.
     """
 
     def __init__(self, policy: Policy, *, settings: Settings | None = None,
                  ledger_path: Path | str | Literal[False] | None = None) -> None:
+        if policy.uses_review:
+            # A request under review has no outcome until a person decides, maybe hours later.
+            raise PolicyError(f"policy {policy.full_version} sends requests to review (on_flag: review or on_exhausted: review); "
+                              "the in-process Moderator has no review queue: run workers (docs/operations.md, \"Review\")")
         self.policy = policy
         self.settings = settings if settings is not None else Settings.from_env()
         self.ledger_path: Path | None = (

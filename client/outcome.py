@@ -61,9 +61,11 @@ class Outcome:
         reasons (`tuple[str, ...]`): why it was blocked, rejected or replaced; empty for a
             clean original.
         reason_class (`str`, *optional*): for blocked and rejected: ``policy``,
-            ``infrastructure``, ``internal`` or ``invalid_input``.
+            ``infrastructure``, ``internal`` or ``invalid_input``; ``review`` on any outcome a
+            person (or the review timeout) decided, whose one reason names the reviewer.
         verdict_id (`str`): the verdict that decided (empty for input that could not be read).
-        replacement_id (`str`, *optional*): the replacement event, for ``"replacement"``.
+        replacement_id (`str`, *optional*): the replacement event, for ``"replacement"`` (None
+            for a candidate a reviewer approved: no replacement event is published for it).
         policy_version (`str`): the policy version that decided.
         delivery (`DeliveryEvent`): the raw event from ``<prefix>.delivery``.
         limits (`MediaLimits`): the bounds ``pil()`` decodes under.

@@ -12,6 +12,9 @@ class you can act on; never catch ``Exception`` to hide a failure.
     │   ├── SchemaViolationError     valid JSON that breaks the event contract
     │   ├── TenantMismatchError      the body claims a tenant this worker is not bound to
     │   ├── IdConflictError          the event id was first used for other content
+    │   ├── ReviewDecisionError      a reviewer decision that cannot apply to the item it names
+    │   │   ├── ReviewItemNotFoundError      no review item of that id waits under that request
+    │   │   └── NoReplacementCandidateError  approve_replacement for an item without a candidate
     │   └── MediaError               an image that cannot be trusted or decoded
     │       ├── MediaTooLargeError       over the byte limit
     │       ├── DecompressionBombError   over the pixel limit
@@ -30,6 +33,7 @@ class you can act on; never catch ``Exception`` to hide a failure.
     │   └── BrokerUnavailableError       the broker did not acknowledge a send in time
     ├── BrokerError                  the embedded broker could not start or stop
     ├── ModerationTimeoutError       no outcome arrived in time (also a TimeoutError): ask again later
+    ├── AlreadyDecidedError          a review decision for a request that another decision settled first
     └── AuditError                   the audit log cannot be written or trusted as it is
         ├── CanonicalizationError        a value RFC 8785 (JCS) cannot represent: NaN, an integer beyond 2^53
         ├── SignatureError               a signature or key is missing, unknown, malformed or wrong
@@ -47,6 +51,9 @@ __all__ = [
     "SchemaViolationError",
     "TenantMismatchError",
     "IdConflictError",
+    "ReviewDecisionError",
+    "ReviewItemNotFoundError",
+    "NoReplacementCandidateError",
     "MediaError",
     "MediaTooLargeError",
     "DecompressionBombError",
@@ -66,6 +73,7 @@ __all__ = [
     "BrokerUnavailableError",
     "BrokerError",
     "ModerationTimeoutError",
+    "AlreadyDecidedError",
     "AuditError",
     "CanonicalizationError",
     "SignatureError",
@@ -112,6 +120,21 @@ class TenantMismatchError(InvalidInputError):
 class IdConflictError(InvalidInputError):
     """The event id was claimed first by an event of other content: delivering this one
     under the outputs' shared ids would make a consumer that dedupes by id drop one of them."""
+
+
+class ReviewDecisionError(InvalidInputError):
+    """A reviewer decision that cannot apply to the review item it names (for instance a
+    reviewer name reserved for swerve, or a timeout decision that does not match the item's
+    deadline). The worker dead-letters it; the request stays pending."""
+
+
+class ReviewItemNotFoundError(ReviewDecisionError):
+    """No review item with the decision's ``item_id`` waits under its ``request_id``: a wrong
+    request id, a request that never went to review, or a decision published before its item."""
+
+
+class NoReplacementCandidateError(ReviewDecisionError):
+    """``approve_replacement`` for an item whose corrections left no candidate to deliver."""
 
 
 class MediaError(InvalidInputError):
@@ -209,6 +232,40 @@ class ModerationTimeoutError(SwerveError, TimeoutError):
     def __init__(self, message: str, *, request_id: str, event_id: str | None = None):
         super().__init__(message, event_id=event_id, stage="delivery")
         self.request_id = request_id
+
+
+class AlreadyDecidedError(SwerveError):
+    """A review decision for a request whose first decision in the decisions log was another.
+
+    The first decision wins; this one changes nothing. The error carries the first decision's
+    details so the refused reviewer can see who decided what, and when.
+
+    Args:
+        message: what was refused.
+        request_id: the request under review.
+        first_decision: the first decision (``approve_original``, ``approve_replacement``, ``block``).
+        first_reviewer: who made it (``swerve:review-timeout`` for the timeout).
+        first_decided_at: when, as an ISO 8601 string.
+        first_decision_id: the first decision's event id.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str,
+        first_decision: str,
+        first_reviewer: str,
+        first_decided_at: str,
+        first_decision_id: str,
+        event_id: str | None = None,
+    ):
+        super().__init__(message, event_id=event_id, stage="review")
+        self.request_id = request_id
+        self.first_decision = first_decision
+        self.first_reviewer = first_reviewer
+        self.first_decided_at = first_decided_at
+        self.first_decision_id = first_decision_id
 
 
 class AuditError(SwerveError):

@@ -5,14 +5,19 @@ scheduler and step count; CLIP similarities on the embedder), so each deployment
 its own labeled data: positives (memorized, or showing the concept) and negatives. The
 threshold is the smallest score above the negatives' (1 - FPR) quantile; the report gives the
 AUC, the TPR at that threshold, and the detector parameters to put in the policy.
+
+Examples either name an image (and/or a prompt) for the detector to score, or carry the scores
+already recorded for them (``scores``: detector name -> score), as ``swerve review export``
+writes them from people's decisions on flagged items; those are calibrated without scoring.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from functools import partial
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -24,12 +29,14 @@ from swerve.media import decode_bytes, sha256_hex
 
 @dataclass(frozen=True)
 class LabeledExample:
-    """One example: an image file and/or a prompt, and whether it is a positive."""
+    """One example: an image file and/or a prompt, and whether it is a positive; or the scores
+    detectors already gave it (``scores``, by detector name)."""
 
     label: bool
     image: Path | None = None
     prompt: str = ""
     seed: int | None = None
+    scores: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,10 +49,12 @@ class CalibrationReport:
     tpr_at_target_fpr: float
     score_threshold: float
     policy_params: dict[str, Any]
+    examples_without_score: int = 0  # recorded-score examples that have no score for this detector
 
 
 def read_examples(path: Path) -> list[LabeledExample]:
-    """Examples from JSONL: ``{"label": 1, "image": "a.png", "prompt": "...", "seed": 3}`` per line.
+    """Examples from JSONL: ``{"label": 1, "image": "a.png", "prompt": "...", "seed": 3}`` per line,
+    or ``{"label": 0, "scores": {"memorization": 0.93}}`` (other keys are ignored).
 
     Relative image paths are relative to the JSONL file.
     """
@@ -58,8 +67,9 @@ def read_examples(path: Path) -> list[LabeledExample]:
             image = Path(row["image"]) if row.get("image") else None
             if image is not None and not image.is_absolute():
                 image = path.parent / image
-            examples.append(LabeledExample(bool(row["label"]), image, row.get("prompt", ""), row.get("seed")))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            scores = {str(name): float(value) for name, value in (row.get("scores") or {}).items()}
+            examples.append(LabeledExample(bool(row["label"]), image, row.get("prompt", ""), row.get("seed"), scores))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigurationError(f"{path}:{number}: not a labeled example ({exc})") from exc
     return examples
 
@@ -75,15 +85,29 @@ def to_samples(examples: Sequence[LabeledExample]) -> list[Sample]:
     return samples
 
 
+# The policy kind of each built-in detector class whose threshold has a parameter of its own.
+_KIND_OF_CLASS = {
+    "MemorizationDetector": "memorization",
+    "PromptMemorizationDetector": "prompt_memorization",
+    "NudeNetDetector": "nudenet",
+    "ConceptDetector": "concept",
+}
+
+
 def policy_params_for(detector: Detector, score_threshold: float) -> dict[str, Any]:
     """The detector parameters that make it flag exactly the scores >= ``score_threshold``."""
-    kind = type(detector).__name__
-    if kind == "MemorizationDetector":
+    concepts = [c.model_dump() for c in getattr(detector, "concepts", [])]
+    return policy_params_for_kind(_KIND_OF_CLASS.get(type(detector).__name__, ""), score_threshold, concepts)
+
+
+def policy_params_for_kind(kind: str, score_threshold: float, concepts: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The same, from the policy's ``kind`` (and a concept detector's ``concepts`` params)."""
+    if kind == "memorization":
         return {"tiled_l2_threshold": round(1.0 - score_threshold, 6)}
-    if kind in ("PromptMemorizationDetector", "NudeNetDetector"):
+    if kind in ("prompt_memorization", "nudenet"):
         return {"threshold": score_threshold}
-    if kind == "ConceptDetector" and len(getattr(detector, "concepts", [])) == 1:
-        return {"concepts": [{**detector.concepts[0].model_dump(), "threshold": score_threshold}]}  # type: ignore[attr-defined]
+    if kind == "concept" and len(concepts) == 1:
+        return {"concepts": [{**concepts[0], "threshold": score_threshold}]}
     return {"score_threshold": score_threshold}
 
 
@@ -93,20 +117,43 @@ def calibrate(detector: Detector, examples: Sequence[LabeledExample], target_fpr
     values: list[float] = []
     for start in range(0, len(samples), batch_size):
         values += [score.value for score in detector.score(samples[start:start + batch_size])]
+    return _report(detector.name, values, [e.label for e in examples], target_fpr, partial(policy_params_for, detector))
+
+
+def calibrate_recorded(
+    detector: str, examples: Sequence[LabeledExample], target_fpr: float, policy_params: Callable[[float], dict[str, Any]]
+) -> CalibrationReport:
+    """Choose ``detector``'s threshold from the scores recorded with ``examples`` (no scoring).
+
+    Args:
+        policy_params: the threshold -> the detector parameters to set (``policy_params_for_kind``).
+
+    Raises:
+        ConfigurationError: no example has a score for ``detector``.
+        MetricInputError: the examples with a score are all positives or all negatives.
+    """
+    scored = [e for e in examples if detector in e.scores]
+    if not scored:
+        raise ConfigurationError(f"no example has a recorded score for detector {detector!r}")
+    report = _report(detector, [e.scores[detector] for e in scored], [e.label for e in scored], target_fpr, policy_params)
+    return replace(report, examples_without_score=len(examples) - len(scored))
+
+
+def _report(name: str, values: Sequence[float], labelled: Sequence[bool], target_fpr: float, policy_params: Callable[[float], dict[str, Any]]) -> CalibrationReport:
     scores = np.array(values)
-    labels = np.array([e.label for e in examples])
+    labels = np.array(labelled)
     tpr, negative_cut = tpr_at_fpr(scores, labels, target_fpr)
     # tpr_at_fpr flags scores strictly above the cut; detectors flag scores >= their threshold.
     threshold = float(np.nextafter(negative_cut, np.inf))
     return CalibrationReport(
-        detector=detector.name,
+        detector=name,
         positives=int(labels.sum()),
         negatives=int((~labels).sum()),
         target_fpr=target_fpr,
         auc=roc_auc(scores, labels),
         tpr_at_target_fpr=tpr,
         score_threshold=threshold,
-        policy_params=policy_params_for(detector, threshold),
+        policy_params=policy_params(threshold),
     )
 
 

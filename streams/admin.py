@@ -45,9 +45,13 @@ async def missing_topics(settings: Settings) -> list[str]:
 
 
 def _configs(settings: Settings, name: str) -> dict[str, str]:
-    """Per-topic configs: the claims topic keeps claims as long as workers remember them."""
-    if name == TopicNames(settings.topic_prefix).claims:
+    """Per-topic configs: the claims topic keeps claims as long as workers remember them; the
+    review topics keep items and decisions for ``SWERVE_WORKER_REVIEW_RETENTION_H``."""
+    topics = TopicNames(settings.topic_prefix)
+    if name == topics.claims:
         return {"retention.ms": str(int(settings.worker.id_claims_retention_h * 3_600_000))}
+    if name in (topics.review, topics.review_decisions):
+        return {"retention.ms": str(int(settings.worker.review_retention_h * 3_600_000))}
     return {}
 
 

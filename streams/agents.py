@@ -6,6 +6,9 @@ output; only then may faust acknowledge the input.
 - ``screen``: micro-batches ``swerve.prompts``, screens the prompts.
 - ``correct``: consumes ``swerve.flagged`` one event per actor, with bounded concurrency,
   and runs the adaptive correction loop.
+- ``review`` (in the detect role): consumes ``swerve.review.decisions`` one at a time and
+  applies each against the review logs the worker reads into memory; a timer resolves
+  items past their deadline (``review_timeout``).
 
 Every stage object the policy names (detectors, correctors, the image store) is built here,
 before faust starts, so a wrong path stops the worker at start-up, naming it.
@@ -22,7 +25,7 @@ import faust
 
 from swerve.audit.signing import audit_signer
 from swerve.media import ImageStore
-from swerve.streams import detect_stage, screen_stage
+from swerve.streams import detect_stage, review_decisions, screen_stage
 from swerve.streams.batch_runner import BatchRunner, Stage
 from swerve.streams.correct_stage import CorrectStage
 from swerve.streams.identity_claims import Claim, IdentityClaims
@@ -32,6 +35,9 @@ from swerve.streams.judging import Judge
 from swerve.streams.metrics import READY
 from swerve.streams.policy import Policy
 from swerve.streams.publisher import Publisher
+from swerve.streams.review_log import ReviewState
+from swerve.streams.review_reader import ReviewLogReader
+from swerve.streams.review_timeout import ReviewTimeouts, check_review_retention
 from swerve.streams.settings import Settings
 
 Role = Literal["screen", "detect", "correct", "all"]
@@ -51,6 +57,17 @@ def identity_claims(topics: dict[str, faust.TopicT], settings: Settings) -> Iden
         fetch_max_wait_ms=worker.id_claims_fetch_wait_ms,
         retention_s=worker.id_claims_retention_h * 3600,
         readback_timeout_s=worker.probe_timeout_s * 2,
+    )
+
+
+def review_log_reader(topics: dict[str, faust.TopicT], settings: Settings) -> ReviewLogReader:
+    """The reader of both review topics, into a state bound to the worker's pinned tenant."""
+    return ReviewLogReader(
+        topics["review"].get_topic_name(),
+        topics["review_decisions"].get_topic_name(),
+        ReviewState(settings.worker.tenant),
+        settings.kafka.aiokafka_kwargs(),
+        readback_timeout_s=settings.worker.probe_timeout_s * 2,
     )
 
 
@@ -82,6 +99,7 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
 
     if role in ("detect", "correct", "all"):
         prepared(f"the image store {store.base_uri}", partial(store.ensure_root, check_write=role != "detect"))
+        check_review_retention(policy, settings)  # both roles put requests in the review queue
 
     if role in ("detect", "all"):
         for rules in policy.all_rules():
@@ -101,6 +119,35 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
         async def detect_agent(stream: faust.StreamT[Any]) -> None:
             async for events in stream.take_events(worker.detect_batch_size, within=worker.detect_batch_window_s):
                 await runner.run(detect, events)
+
+        # The review queue runs with detect: CPU work with no models, and every deployment runs
+        # detect, so no item waits on a role nobody started. It runs whatever the policy says:
+        # items a previous policy sent to review must still resolve.
+        reader = review_log_reader(topics, settings)
+        review = Stage(
+            "review",
+            lambda value, headers: review_decisions.decode_decision(value, headers, reader.state, worker.tenant),
+            lambda items: [review_decisions.apply_decision(settled) for settled in items],
+            review_decisions.fail_closed,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="swerve-review"),
+            rejects_to_delivery=False,  # the request is still pending: a valid decision or the timeout settles it
+            read_up_to=reader.read_through,
+        )
+
+        @app.agent(topics["review_decisions"], name="swerve.review")
+        async def review_agent(stream: faust.StreamT[Any]) -> None:
+            async for event in stream.events():
+                await runner.run(review, [event])
+
+        timeouts = ReviewTimeouts(reader, lambda publications: publisher.publish(publications, None))
+
+        @app.timer(interval=worker.review_timeout_check_s, name="swerve.review_timeouts")
+        async def review_timeout_timer() -> None:
+            await timeouts.tick_or_halt()
+
+        @app.on_before_shutdown.connect
+        async def stop_review_reader(app: faust.App, **kwargs: Any) -> None:
+            await reader.stop()
 
     if role in ("screen", "all"):
         for rules in policy.all_rules():

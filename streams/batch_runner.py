@@ -12,7 +12,9 @@
 - **Anything else**, or a stop with inputs in hand: ``halt`` before faust can acknowledge.
 
 A stage with a ``claim`` has each input's event id claimed (``identity_claims``) while the
-batch is judged; an input whose id was first claimed with other content is bad input too.
+batch is judged; an input whose id was first claimed with other content is bad input too. A
+stage with ``read_up_to`` (review: decisions are judged against the review logs) first waits
+until its log reader has read through the inputs' positions.
 
 This module must never let an exception reach faust: faust would acknowledge the batch.
 """
@@ -25,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Generic, Literal, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Literal, Sequence, TypeVar
 
 import faust
 
@@ -49,7 +51,7 @@ class Stage(Generic[ItemT]):
     """What an agent runs: how to decode one message, judge a batch, and fail one item closed.
 
     Args:
-        name: ``detect``, ``correct`` or ``screen``.
+        name: ``detect``, ``correct``, ``screen`` or ``review``.
         decode: one message's value and headers -> the stage's item; raises on bad input.
         run: items -> per item, the publications.
         fail_closed: an item and the exception the stage raised on it -> its publications.
@@ -58,15 +60,18 @@ class Stage(Generic[ItemT]):
             (generations and flagged events; a prompt's outcome is not a delivery).
         claim: an item -> its claim to its event id, for inputs that producers name
             (generations, prompts); None for inputs swerve itself made.
+        read_up_to: awaited with the inputs' (partition, offset) before they are decoded, for a
+            stage whose decode reads a log the worker keeps in memory; retried when transient.
     """
 
-    name: Literal["detect", "correct", "screen"]
+    name: Literal["detect", "correct", "screen", "review"]
     decode: Callable[[bytes | None, Headers], ItemT]
     run: Callable[[list[ItemT]], list[list[Publication]]]
     fail_closed: Callable[[ItemT, BaseException], list[Publication]]
     pool: ThreadPoolExecutor
     rejects_to_delivery: bool
     claim: Callable[[ItemT], Claim] | None = None
+    read_up_to: Callable[[list[tuple[int, int]]], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,10 @@ class BatchRunner:
         last = events[-1].message
         observe_lag(last.topic, last.partition, last.offset, self.highwater(last.tp))
         raw = [(event.message.value, message_headers(event.message)) for event in events]
+        if stage.read_up_to is not None:
+            read_up_to = stage.read_up_to
+            positions = [(event.message.partition, event.message.offset) for event in events]
+            await self._retrying(f"{stage.name}.read", lambda: read_up_to(positions))
         results = await self._retrying(f"{stage.name}.decode", lambda: loop.run_in_executor(stage.pool, decode_each, stage.decode, raw))
         decoded: list[tuple[faust.EventT, Any]] = []
         for event, result in zip(events, results):
@@ -176,7 +185,10 @@ class BatchRunner:
         if delivery is not None:
             OUTCOMES.labels(stage=stage, outcome=delivery.outcome, reason_class=delivery.reason_class or "none").inc()  # type: ignore[attr-defined]
         if stage == "correct":
-            EVENTS.labels(stage=stage, outcome=delivery.outcome if delivery is not None else "none").inc()  # type: ignore[attr-defined]
+            held = any(p.topic == "review" for p in publications)
+            EVENTS.labels(stage=stage, outcome=delivery.outcome if delivery is not None else "review" if held else "none").inc()  # type: ignore[attr-defined]
             CORRECTION_ATTEMPTS.observe(sum(1 for p in publications if p.topic == "verdicts") or 1)
         else:
-            EVENTS.labels(stage=stage, outcome=publications[0].event.decision).inc()  # type: ignore[attr-defined]
+            # detect, screen: the first publication is the verdict; review: the last is the audit
+            # record, whose decision is the reviewer's or `refused`.
+            EVENTS.labels(stage=stage, outcome=publications[-1].event.decision if stage == "review" else publications[0].event.decision).inc()  # type: ignore[attr-defined]

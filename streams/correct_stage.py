@@ -4,9 +4,12 @@ deliver the replacement or block with the reason.
 The corrector comes from the policy: the one named by the first detector that fired, else
 the policy's first corrector. With none configured the request is blocked, and says so.
 Every candidate is re-judged by the same rules that flagged the original, held to each
-detector's clearance (stricter than detection: ``detectors/clearance.py``). Running out of
-GPU memory twice blocks with the ``infrastructure`` reason class, a bug in this stage with
-``internal`` (``fail_closed``): neither is a verdict on the image. No broker code.
+detector's clearance (stricter than detection: ``detectors/clearance.py``). When corrections
+run out (or there is no corrector), the request is blocked, or, under ``on_exhausted:
+review``, held for a person with the best candidate (``review_routing``), with no delivery
+yet. Running out of GPU memory twice blocks with the ``infrastructure`` reason class, a bug in
+this stage with ``internal`` (``fail_closed``): neither is a verdict on the image, so neither
+goes to review. No broker code.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from swerve.detectors.protocol import Sample
 from swerve.media import ImageRef, ImageStore, MediaLimits, sha256_hex
 from swerve.media.encode import encode_image
 from swerve.streams.detect_stage import verdict_for
-from swerve.streams.events import DeliveryEvent, FlaggedEvent, ReasonClass, ReplacementEvent
+from swerve.streams.events import DeliveryEvent, FlaggedEvent, ReasonClass, ReplacementEvent, ReviewCandidate, VerdictEvent
 from swerve.streams.ids import derive_id
 from swerve.streams.judging import Judge, Judgement
 from swerve.streams.policy import CorrectorSpec, DetectorSpec, Policy, Rules
 from swerve.streams.publication import Publication, audit_of
+from swerve.streams.review_routing import best_attempt, review_item
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ class CorrectStage:
         rules = self.policy.rules_for(generation.tenant, bound=generation.tenant == self.bound_tenant)
         corrector = self.corrector_for(rules, flagged)
         if corrector is None:
+            if rules.on_exhausted == "review":
+                return self._to_review(flagged, rules, "no corrector configured for this policy", [], None)
             return self._blocked(flagged, "no corrector configured for this policy", [])
 
         # What each detector found on the original: detectors with a clearance hold candidates to it.
@@ -130,6 +136,8 @@ class CorrectStage:
         if outcome.resource_failure is not None:
             return self._blocked(flagged, f"infrastructure: {outcome.resource_failure}", verdicts, "infrastructure")
         if not outcome.fixed:
+            if rules.on_exhausted == "review":
+                return self._to_review(flagged, rules, outcome.block_reason(), verdicts, outcome)
             return self._blocked(flagged, outcome.block_reason(), verdicts)
         return self._replaced(flagged, outcome, verdicts)
 
@@ -176,6 +184,23 @@ class CorrectStage:
         )
         publications = [*verdicts, Publication("replacements", replacement), Publication("delivery", delivery)]
         return [*publications, audit_of("correct", flagged, "replaced", publications)]
+
+    def _to_review(
+        self, flagged: FlaggedEvent, rules: Rules, reason: str, verdicts: list[Publication], outcome: CorrectionOutcome[Verification] | None
+    ) -> list[Publication]:
+        """Hold the request for a person, with the candidate closest to clearing, instead of blocking it."""
+        generation = flagged.generation
+        best = best_attempt(outcome.attempts) if outcome is not None else None
+        candidate = None
+        if best is not None and best.report is not None and best.candidate is not None:
+            ref = ImageRef.from_bytes(best.report.encoded, limits=self.limits, store=self.store, tenant=generation.tenant)
+            verdict = next(p.event for p in verdicts if isinstance(p.event, VerdictEvent) and p.event.attempt == best.attempt)
+            assert isinstance(verdict, VerdictEvent)
+            candidate = ReviewCandidate(
+                image=ref, verdict=verdict, attempt=best.attempt, method=best.candidate.method, parameters=dict(best.candidate.parameters)
+            )
+        publications = [*verdicts, review_item(generation, flagged.verdict, self.policy, rules, "on_exhausted", candidate, reason)]
+        return [*publications, audit_of("correct", flagged, "review", publications)]
 
     def fail_closed(self, item: tuple[FlaggedEvent, Image.Image], error: BaseException) -> list[Publication]:
         """The outcome of a flagged generation this stage itself failed on (a bug): blocked."""

@@ -1,8 +1,9 @@
 """The detect stage as a plain function of decoded generations: judge, then route.
 
 For each generation it makes a verdict and an audit record, plus exactly one of: a delivery
-of the original (pass), a flagged event (correct) or a blocked delivery (block). All ids
-derive from the generation id, so a replay yields the same events. No broker code here.
+of the original (pass), a flagged event (correct), a review item (review: no delivery until a
+person decides, ``review_routing``) or a blocked delivery (block). All ids derive from the
+generation id, so a replay yields the same events. No broker code here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from swerve.detectors.protocol import Sample
 from swerve.streams.events import DeliveryEvent, FlaggedEvent, GenerationEvent, ReasonClass, VerdictEvent
 from swerve.streams.ids import derive_id
 from swerve.streams.judging import Judge, Judgement
-from swerve.streams.policy import Policy
+from swerve.streams.policy import Policy, Rules
 from swerve.streams.publication import Publication, audit_of
+from swerve.streams.review_routing import review_item
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,18 @@ def verdict_for(generation: GenerationEvent, judgement: Judgement, policy: Polic
     )
 
 
-def route(generation: GenerationEvent, verdict: VerdictEvent, policy: Policy, block_class: ReasonClass = "policy") -> Publication:
-    """Where a first-pass verdict sends the generation (``block_class``: why, when it blocks)."""
+def route(
+    generation: GenerationEvent, verdict: VerdictEvent, policy: Policy, block_class: ReasonClass = "policy", rules: Rules | None = None
+) -> Publication:
+    """Where a first-pass verdict sends the generation (``block_class``: why, when it blocks).
+
+    ``rules`` are the tenant's rules that judged it; a ``review`` verdict needs them (its
+    review timeout).
+    """
+    if verdict.decision == "review":
+        if rules is None:
+            raise ValueError(f"routing generation {generation.id!r} to review needs the tenant's rules (its review timeout)")
+        return review_item(generation, verdict, policy, rules, "on_flag")
     if verdict.decision == "correct":
         flagged = FlaggedEvent(
             id=derive_id(generation.id, "flagged"),
@@ -80,9 +92,11 @@ def detect(judge: Judge, policy: Policy, batch: Sequence[DecodedGeneration], bou
     """
     judgements: dict[int, Judgement] = {}
     by_tenant: dict[str, list[int]] = {}
+    rules_of: dict[str, Rules] = {}
     for position, item in enumerate(batch):
         by_tenant.setdefault(item.event.tenant, []).append(position)
     for tenant, positions in by_tenant.items():
+        rules_of[tenant] = policy.rules_for(tenant, bound=tenant == bound_tenant)
         samples = [
             Sample(
                 request_id=batch[p].event.request_id,
@@ -93,12 +107,12 @@ def detect(judge: Judge, policy: Policy, batch: Sequence[DecodedGeneration], bou
             )
             for p in positions
         ]
-        for position, judgement in zip(positions, judge.judge(policy.rules_for(tenant, bound=tenant == bound_tenant), samples)):
+        for position, judgement in zip(positions, judge.judge(rules_of[tenant], samples)):
             judgements[position] = judgement
     outputs = []
     for position, item in enumerate(batch):
         verdict = verdict_for(item.event, judgements[position], policy)
-        publications = [Publication("verdicts", verdict), route(item.event, verdict, policy)]
+        publications = [Publication("verdicts", verdict), route(item.event, verdict, policy, rules=rules_of[item.event.tenant])]
         publications.append(audit_of("detect", item.event, verdict.decision, publications))
         outputs.append(publications)
     return outputs

@@ -76,12 +76,13 @@ class DetectorScore(BaseModel):
     value: float | None = None
     threshold: float | None = None
     flagged: bool = False
-    action: Literal["pass", "correct", "block"] = "pass"
+    action: Literal["pass", "correct", "review", "block"] = "pass"
     evidence: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
 
 
-Decision = Literal["pass", "correct", "block"]
+# review: held for a person (``<prefix>.review``); no delivery until a decision or the timeout.
+Decision = Literal["pass", "correct", "review", "block"]
 
 
 class VerdictEvent(SwerveEvent):
@@ -129,8 +130,9 @@ DeliveryOutcome = Literal["original", "replacement", "blocked", "rejected"]
 # policy: a detector fired (or failed, under on_detector_error) and the policy blocked;
 # infrastructure: resources ran out (GPU memory), not a verdict on the image;
 # internal: a bug on this sample, failed closed;
-# invalid_input: the message could not be decoded or broke the contract (dead-lettered).
-ReasonClass = Literal["policy", "infrastructure", "internal", "invalid_input"]
+# invalid_input: the message could not be decoded or broke the contract (dead-lettered);
+# review: a person decided (or the review timeout did), on any outcome a review decision makes.
+ReasonClass = Literal["policy", "infrastructure", "internal", "invalid_input", "review"]
 
 
 class DeadLetterPosition(BaseModel):
@@ -160,7 +162,8 @@ class DeliveryEvent(SwerveEvent):
     replacement_id: str | None = None
     policy_version: str
     reason_class: ReasonClass | None = Field(
-        default=None, description="For blocked and rejected: policy, infrastructure, internal or invalid_input."
+        default=None,
+        description="For blocked and rejected: policy, infrastructure, internal or invalid_input; review for any outcome a review decision made.",
     )
     dead_letter: DeadLetterPosition | None = Field(default=None, description="For rejected: the dead letter's position.")
 
@@ -176,7 +179,7 @@ class AuditEvent(SwerveEvent):
 
     ce_type: ClassVar[str] = "dev.swerve.audit.v1"
 
-    stage: Literal["detect", "correct", "screen"]
+    stage: Literal["detect", "correct", "screen", "review"]
     decision: str
     subject_id: str = Field(description="The event this decision is about.")
     output_ids: list[str] = Field(default_factory=list, description="Events published for this decision.")
@@ -184,6 +187,59 @@ class AuditEvent(SwerveEvent):
     record_sha256: str
     key_id: str | None = Field(default=None, description="Hex sha256 of the signing Ed25519 public key.")
     signature: str | None = Field(default=None, description="Base64 Ed25519 signature of the RFC 8785 JSON of this body without `signature`.")
+
+
+class ReviewCandidate(BaseModel):
+    """The best replacement a correction made for an item under review, though it did not clear.
+
+    "Best" is the candidate whose re-verification had the fewest firing or failing detectors,
+    the latest attempt among equals (``streams/review_routing.py``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    image: ImageRef
+    verdict: VerdictEvent = Field(description="Its re-verification: every detector's score on the candidate.")
+    attempt: int = Field(ge=1, le=MAX_ATTEMPTS)
+    method: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+# Why a request waits for a person: a detector's ``on_flag: review``, or corrections that ran out
+# under ``on_exhausted: review``.
+ReviewRoute = Literal["on_flag", "on_exhausted"]
+
+# What a reviewer (or the review timeout) may decide.
+ReviewVerdict = Literal["approve_original", "approve_replacement", "block"]
+
+
+class ReviewItemEvent(SwerveEvent):
+    """A request held for a person to decide (``swerve.review``). No delivery is published for
+    it until a decision on ``swerve.review.decisions`` (or the timeout) settles it."""
+
+    ce_type: ClassVar[str] = "dev.swerve.review_item.v1"
+
+    route: ReviewRoute
+    generation: GenerationEvent = Field(description="The original: image, prompt, seed, model id, tenant.")
+    verdict: VerdictEvent = Field(description="The verdict on the original: every detector's score and reason.")
+    candidate: ReviewCandidate | None = Field(default=None, description="The best replacement candidate, when corrections made one.")
+    correction_reasons: str | None = Field(default=None, description="Why corrections gave up, one clause per attempt (on_exhausted).")
+    policy_version: str
+    waiting_since: datetime
+    deadline: datetime = Field(description="When the review timeout resolves it to timeout_decision.")
+    timeout_decision: Literal["block"] = "block"
+
+
+class ReviewDecisionEvent(SwerveEvent):
+    """A reviewer's decision on one review item (``swerve.review.decisions``). The first valid
+    decision of a request in the log wins; ``created_at`` is when it was decided."""
+
+    ce_type: ClassVar[str] = "dev.swerve.review_decision.v1"
+
+    item_id: str = Field(min_length=1, max_length=128, description="The review item decided on (its event id).")
+    decision: ReviewVerdict
+    reviewer: str = Field(min_length=1, max_length=256, description="Who decided, as the publisher names them.")
+    note: str = Field(default="", max_length=4096)
 
 
 class PromptEvent(SwerveEvent):
@@ -229,6 +285,7 @@ EVENT_TYPES: dict[str, type[SwerveEvent]] = {
     model.ce_type: model
     for model in (
         GenerationEvent, VerdictEvent, FlaggedEvent, ReplacementEvent, DeliveryEvent, AuditEvent, PromptEvent, ScreenedPromptEvent,
+        ReviewItemEvent, ReviewDecisionEvent,
     )
 }
 
@@ -238,6 +295,8 @@ TOPIC_EVENTS: dict[str, type[SwerveEvent]] = {
     "verdicts": VerdictEvent,
     "flagged": FlaggedEvent,
     "replacements": ReplacementEvent,
+    "review": ReviewItemEvent,
+    "review_decisions": ReviewDecisionEvent,
     "delivery": DeliveryEvent,
     "audit": AuditEvent,
     "prompts": PromptEvent,

@@ -3,7 +3,7 @@
 ``Judge`` keeps one instance of each configured detector (they may hold models and indexes)
 and decides each sample: an error follows ``on_detector_error`` (fail closed by default), a
 flag follows the detector's ``on_flag``, and the strongest action wins
-(block > correct > pass).
+(block > review > correct > pass).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from swerve.detectors.runner import DetectorFailure, DetectorResult, run_detecto
 from swerve.streams.events import Decision, DetectorScore
 from swerve.streams.policy import DetectorSpec, Rules
 
-_STRENGTH: dict[str, int] = {"pass": 0, "correct": 1, "block": 2}
+_STRENGTH: dict[str, int] = {"pass": 0, "correct": 1, "review": 2, "block": 3}
 
 
 @dataclass(frozen=True)

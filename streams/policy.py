@@ -7,6 +7,11 @@ and the error action. An override may only tighten the base rules, unless it say
 them and binds itself to a source the producer cannot forge (``streams/tenant_rules.py``).
 A policy with no detectors passes everything.
 
+A detector may send what it flags to a person (``on_flag: review``), and corrections that run
+out may too (``on_exhausted: review``, default ``block``). A request under review gets no
+delivery until a reviewer decides, or until ``review_timeout_s`` passes and it resolves to
+``on_review_timeout`` (``block``: nothing flagged is delivered because nobody looked).
+
 Example::
 
     version: "2026-11-22"
@@ -15,15 +20,18 @@ Example::
       - name: takedowns
         kind: hash_blocklist
         params: {path: /etc/swerve/takedowns.txt}
-        on_flag: correct            # or block
+        on_flag: correct            # or review, or block
         corrector: mirror
     correctors:
       - name: mirror
         kind: testing.mirror
     max_attempts: 3
+    on_exhausted: review            # after max_attempts: a person decides (default block)
+    review_timeout_s: 86400         # then the item resolves to on_review_timeout (block)
     tenants:
       strict:                       # tightens: a body's claim is enough
         max_attempts: 1
+        review_timeout_s: 600
       lenient:                      # relaxes: only a worker pinned to it applies it
         relaxes: true
         source: pinned_worker
@@ -46,6 +54,10 @@ from swerve.errors import PolicyError
 from swerve.streams.events import MAX_ATTEMPTS
 from swerve.streams.tenant_rules import relaxations
 
+# The longest review timeout a policy may set (30 days): an item must stay in the review topics
+# until it resolves, and their retention (SWERVE_WORKER_REVIEW_RETENTION_H) is checked against it.
+MAX_REVIEW_TIMEOUT_S = 30 * 24 * 3600.0
+
 
 class DetectorSpec(BaseModel):
     """One detector as the policy configures it."""
@@ -55,7 +67,7 @@ class DetectorSpec(BaseModel):
     name: str = Field(min_length=1)
     kind: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
-    on_flag: Literal["correct", "block"] = "correct"
+    on_flag: Literal["correct", "review", "block"] = "correct"
     corrector: str | None = Field(default=None, description="Corrector to use when this detector fires.")
 
 
@@ -79,6 +91,24 @@ class Rules(BaseModel):
     prompt_detectors: list[DetectorSpec] = Field(default_factory=list, description="Run on swerve.prompts before generation.")
     correctors: list[CorrectorSpec] = Field(default_factory=list)
     max_attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS)
+    on_exhausted: Literal["block", "review"] = Field(default="block", description="After max_attempts failed corrections.")
+    review_timeout_s: float = Field(default=86400.0, gt=0, le=MAX_REVIEW_TIMEOUT_S, description="How long an item waits for a person.")
+    # Only block: approving an image a detector flagged because nobody looked at it would undo
+    # fail-closed. A Literal, so a policy that asks for anything else is refused by name.
+    on_review_timeout: Literal["block"] = "block"
+
+    @property
+    def uses_review(self) -> bool:
+        """Whether these rules can hold a request for a person."""
+        return self.on_exhausted == "review" or any(d.on_flag == "review" for d in self.detectors)
+
+    @model_validator(mode="after")
+    def _check_review(self) -> "Rules":
+        reviewed = [d.name for d in self.prompt_detectors if d.on_flag == "review"]
+        if reviewed:
+            # A prompt is screened before there is an image: nothing a person could review or deliver.
+            raise ValueError(f"prompt detectors cannot send to review (on_flag: review): {reviewed}; use correct or block")
+        return self
 
     @model_validator(mode="after")
     def _check_names(self) -> "Rules":
@@ -117,6 +147,9 @@ class TenantOverride(BaseModel):
     prompt_detectors: list[DetectorSpec] | None = None
     correctors: list[CorrectorSpec] | None = None
     max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
+    on_exhausted: Literal["block", "review"] | None = None
+    review_timeout_s: float | None = Field(default=None, gt=0, le=MAX_REVIEW_TIMEOUT_S)
+    on_review_timeout: Literal["block"] | None = None
 
 
 class Policy(Rules):
@@ -146,6 +179,9 @@ class Policy(Rules):
             prompt_detectors=self.prompt_detectors,
             correctors=self.correctors,
             max_attempts=self.max_attempts,
+            on_exhausted=self.on_exhausted,
+            review_timeout_s=self.review_timeout_s,
+            on_review_timeout=self.on_review_timeout,
         )
         override = self.tenants.get(tenant)
         if override is None or (override.relaxes and not bound):
@@ -156,6 +192,16 @@ class Policy(Rules):
     def all_rules(self) -> list[Rules]:
         """The base rules and every tenant's: what a worker builds before it says it is ready."""
         return [self.rules_for(tenant, bound=True) for tenant in ["", *self.tenants]]
+
+    @property
+    def uses_review(self) -> bool:
+        """Whether any tenant's rules can hold a request for a person (workers must then run
+        the review agent; the in-process ``Moderator`` refuses such a policy)."""
+        return any(rules.uses_review for rules in self.all_rules())
+
+    def longest_review_timeout_s(self) -> float:
+        """The longest review timeout of any tenant's rules."""
+        return max(rules.review_timeout_s for rules in self.all_rules())
 
 
 _VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from swerve.audit.canonical import canonical_sha256, ijson_record
 from swerve.streams.events import AuditEvent, SwerveEvent
 from swerve.streams.ids import derive_id
 
-TopicName = Literal["verdicts", "flagged", "replacements", "delivery", "audit", "prompts_screened"]
+TopicName = Literal["verdicts", "flagged", "replacements", "review", "review_decisions", "delivery", "audit", "prompts_screened"]
+AuditStage = Literal["detect", "correct", "screen", "review"]
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,19 @@ class Publication:
     event: SwerveEvent
 
 
-def audit_of(stage: Literal["detect", "correct", "screen"], subject: SwerveEvent, decision: str, outputs: list[Publication]) -> Publication:
+def audit_of(
+    stage: AuditStage,
+    subject: SwerveEvent,
+    decision: str,
+    outputs: list[Publication],
+    context: Mapping[str, Any] | None = None,
+    audit_id: str | None = None,
+) -> Publication:
     """The audit record of one decision: what was decided about ``subject`` and what was published.
+
+    ``context`` adds what the outputs alone do not say (a review decision: who decided, their
+    note, the first decision a late one lost to) under the record's ``context`` key.
+    ``audit_id`` replaces the id derived from the subject's id (two records about one subject).
 
     Output bodies are taken from their wire JSON (NaN and infinities are ``null`` there, as
     consumers see them), with integers beyond 2^53 as strings (``ijson_record``), so that
@@ -40,11 +52,13 @@ def audit_of(stage: Literal["detect", "correct", "screen"], subject: SwerveEvent
         "outputs": [{"topic": p.topic, "id": p.event.id, "body": ijson_record(json.loads(p.event.model_dump_json()))}
                     for p in outputs],
     }
+    if context is not None:
+        record["context"] = ijson_record(json.loads(json.dumps(dict(context), default=str)))
     # Inline image bytes are summarized by their sha256 (already in the ImageRef) to keep the log small.
     for output in record["outputs"]:
         _drop_inline_bytes(output["body"])
     event = AuditEvent(
-        id=derive_id(subject.id, f"audit.{stage}"),
+        id=audit_id or derive_id(subject.id, f"audit.{stage}"),
         request_id=subject.request_id,
         tenant=subject.tenant,
         stage=stage,

@@ -61,12 +61,25 @@ def _narrowed_enum(after: Any, before: Any) -> Any:
     """``after`` with its enum cut back to ``before``'s when it only added values.
 
     Adding an enum value (``rejected`` to a delivery's outcome) keeps every old event valid,
-    so it is a compatible change; removing or renaming one is not.
+    so it is a compatible change; removing or renaming one is not. The same holds for an enum
+    inside a union (an optional field: ``review`` added to ``reason_class``, an enum or null).
     """
     if isinstance(after, dict) and isinstance(before, dict) and "enum" in after and "enum" in before:
         if set(before["enum"]) <= set(after["enum"]):
             return {**after, "enum": before["enum"]}
+    if _is_union(after) and _is_union(before):
+        old_options = [json.loads(option) for option in before[1]]
+        narrowed = []
+        for option in (json.loads(option) for option in after[1]):
+            match = next((old for old in old_options if isinstance(old, dict) and isinstance(option, dict)
+                          and "enum" in old and old.get("type") == option.get("type")), None)
+            narrowed.append(json.dumps(_narrowed_enum(option, match) if match is not None else option, sort_keys=True))
+        return ("union", sorted(narrowed))
     return after
+
+
+def _is_union(signature: Any) -> bool:
+    return isinstance(signature, (tuple, list)) and len(signature) == 2 and signature[0] == "union"
 
 
 def incompatibilities(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:

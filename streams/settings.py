@@ -123,6 +123,13 @@ class WorkerSettings(BaseModel):
     # The claims reader's long-poll wait. On the embedded broker a claim is read back only when
     # it runs out, so it bounds what claiming adds to a batch; real Kafka answers as data comes.
     id_claims_fetch_wait_ms: int = Field(default=10, ge=1, le=5000)
+    # The review queue (docs/operations.md, "Review"). How long <prefix>.review and
+    # <prefix>.review.decisions keep records when swerve creates them: it must exceed the
+    # longest review timeout of the policy, or a pending item could vanish before it resolves
+    # (the worker refuses to start otherwise), and it bounds how long "first decision wins" is
+    # enforced. How often the detect role looks for items past their review deadline.
+    review_retention_h: float = Field(default=720.0, gt=0)
+    review_timeout_check_s: float = Field(default=10.0, gt=0)
 
 
 class AuditSettings(BaseModel):

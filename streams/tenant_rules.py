@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 EventT = TypeVar("EventT", bound="SwerveEvent")
 UNCLAIMED = "default"
 
-# The strength of each action: a stronger one is stricter.
-_ACTION: dict[str, int] = {"pass": 0, "correct": 1, "block": 2}
+# The strength of each action: a stronger one is stricter. Review is weaker than block (a
+# person may approve what block would refuse) and stronger than correct (nothing is delivered
+# until a person decides).
+_ACTION: dict[str, int] = {"pass": 0, "correct": 1, "review": 2, "block": 3}
+_ON_EXHAUSTED: dict[str, int] = {"review": 0, "block": 1}
 
 
 def _detector_relaxations(kind: str, base: list[DetectorSpec], tenant: list[DetectorSpec]) -> list[str]:
@@ -65,12 +68,16 @@ def relaxations(base: Rules, tenant: Rules) -> list[str]:
     """How ``tenant`` is weaker than ``base``; empty when it only tightens or keeps them.
 
     Stricter means: every base detector kept with the same kind and params and an action at
-    least as strong (more may be added), and an error action at least as strong. Correctors
-    and ``max_attempts`` may differ: every replacement is re-verified by the tenant's
-    detectors, which are at least the base ones.
+    least as strong (more may be added), an error action at least as strong, and
+    ``on_exhausted`` at least as strong (``review`` where the base blocks is weaker).
+    Correctors, ``max_attempts`` and the review timeout may differ: every replacement is
+    re-verified by the tenant's detectors, which are at least the base ones, and a timeout
+    only ever resolves to block.
     """
     found = _detector_relaxations("detector", base.detectors, tenant.detectors)
     found += _detector_relaxations("prompt detector", base.prompt_detectors, tenant.prompt_detectors)
     if _ACTION[tenant.on_detector_error] < _ACTION[base.on_detector_error]:
         found.append(f"weakens on_detector_error from {base.on_detector_error} to {tenant.on_detector_error}")
+    if _ON_EXHAUSTED[tenant.on_exhausted] < _ON_EXHAUSTED[base.on_exhausted]:
+        found.append(f"weakens on_exhausted from {base.on_exhausted} to {tenant.on_exhausted}")
     return found

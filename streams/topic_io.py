@@ -53,8 +53,9 @@ class ConsumedRecord:
         return view
 
 
-async def publish_raw(settings: Settings, topic: str, messages: Sequence[EncodedEvent]) -> None:
-    """Send raw messages to ``topic`` and wait for every acknowledgement."""
+async def publish_raw(settings: Settings, topic: str, messages: Sequence[EncodedEvent]) -> list[Any]:
+    """Send raw messages to ``topic``, wait for every acknowledgement, and return where each landed
+    (aiokafka's ``RecordMetadata``: ``partition``, ``offset``)."""
     compression = None if settings.kafka.compression_type == "none" else settings.kafka.compression_type
     producer = AIOKafkaProducer(
         acks="all", max_request_size=8 * 1024 * 1024, compression_type=compression, **settings.kafka.aiokafka_kwargs()
@@ -62,15 +63,15 @@ async def publish_raw(settings: Settings, topic: str, messages: Sequence[Encoded
     await producer.start()
     try:
         futures = [await producer.send(topic, key=m.key or None, value=m.value, headers=m.headers) for m in messages]
-        await asyncio.gather(*futures)
+        return list(await asyncio.gather(*futures))
     finally:
         await producer.stop()
 
 
-async def publish_events(settings: Settings, short_topic: str, events: Sequence[SwerveEvent]) -> None:
-    """Publish contract events to a swerve topic by short name (``generations``)."""
+async def publish_events(settings: Settings, short_topic: str, events: Sequence[SwerveEvent]) -> list[Any]:
+    """Publish contract events to a swerve topic by short name (``generations``); return where each landed."""
     topic = TopicNames(settings.topic_prefix).resolve(short_topic)
-    await publish_raw(settings, topic, [encode(event, source="/swerve/cli") for event in events])
+    return await publish_raw(settings, topic, [encode(event, source="/swerve/cli") for event in events])
 
 
 async def read_topic(

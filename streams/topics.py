@@ -18,6 +18,9 @@ SUFFIXES: dict[str, str] = {
     "verdicts": "verdicts",
     "flagged": "flagged",
     "replacements": "replacements",
+    # Requests held for a person, and the decisions on them (swerve.streams.review_log).
+    "review": "review",
+    "review_decisions": "review.decisions",
     "delivery": "delivery",
     "audit": "audit",
     "dlq": "dlq",
@@ -67,6 +70,14 @@ class TopicNames:
     @property
     def replacements(self) -> str:
         return self.full("replacements")
+
+    @property
+    def review(self) -> str:
+        return self.full("review")
+
+    @property
+    def review_decisions(self) -> str:
+        return self.full("review_decisions")
 
     @property
     def delivery(self) -> str:

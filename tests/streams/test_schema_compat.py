@@ -52,3 +52,12 @@ def test_given_a_new_required_field_then_the_check_reports_it_but_a_new_optional
     required = copy.deepcopy(optional)
     required["required"] = [*required["required"], "extra"]
     assert incompatibilities(old, required) == ["extra: became required"]
+
+
+def test_given_an_enum_value_added_inside_an_optional_field_then_it_is_compatible_but_a_removed_one_is_not() -> None:
+    new = current_schemas()["delivery.v1.json"]  # reason_class: an enum or null
+    old = copy.deepcopy(new)
+    [enum] = [option for option in old["properties"]["reason_class"]["anyOf"] if "enum" in option]
+    enum["enum"] = [value for value in enum["enum"] if value != "review"]
+    assert incompatibilities(old, new) == []
+    assert [p.split(":")[0] for p in incompatibilities(new, old)] == ["reason_class"]
