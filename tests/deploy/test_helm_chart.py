@@ -23,6 +23,8 @@ from swerve.streams.settings import Settings
 
 CHART_DIR = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "swerve"
 BOOTSTRAP = "kafka-0.kafka:9092,kafka-1.kafka:9092"
+# The correct role needs a store every pod can read; rendering fails without one.
+STORE = "s3://swerve-test/images"
 ERROR = 3  # lint severity: 1 info, 2 warning, 3 error
 
 
@@ -34,10 +36,11 @@ def chart() -> Any:
 
 
 def render(chart: Any, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Render with ``values`` (kafka.bootstrap filled in unless given) and parse every manifest."""
-    merged: dict[str, Any] = {"kafka": {"bootstrap": BOOTSTRAP}}
+    """Render with ``values`` and parse every manifest. kafka.bootstrap is filled in unless given,
+    and imageStore is ``{"uri": STORE}`` unless given (then the given block replaces it whole)."""
+    merged: dict[str, Any] = {"kafka": {"bootstrap": BOOTSTRAP}, "imageStore": {"uri": STORE}}
     for key, value in (values or {}).items():
-        merged[key] = {**merged[key], **value} if isinstance(value, dict) and key in merged else value
+        merged[key] = {**merged[key], **value} if isinstance(value, dict) and key == "kafka" else value
     files = chart.render(merged, name="rel", namespace="moderation", is_install=True)
     manifests = []
     for path, text in files.items():
@@ -375,7 +378,7 @@ def test_given_a_tenant_that_is_not_a_safe_name_when_rendered_then_it_fails_nami
 
 def test_given_a_pinned_tenant_on_the_default_topic_prefix_then_the_install_notes_warn(chart: Any) -> None:
     def notes(values: dict[str, Any]) -> str:
-        merged = {"kafka": {"bootstrap": BOOTSTRAP}, **values}
+        merged = {"kafka": {"bootstrap": BOOTSTRAP}, "imageStore": {"uri": STORE}, **values}
         files = chart.render(merged, name="rel", namespace="moderation", is_install=True)
         return next(text for path, text in files.items() if path.endswith("NOTES.txt"))
 

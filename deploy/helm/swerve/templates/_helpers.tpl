@@ -90,6 +90,12 @@ workload, so `helm template` / `helm install` fail early with a message that nam
 {{- if and .Values.imageStore.uri .Values.imageStore.existingClaim }}
 {{- fail "set imageStore.uri or imageStore.existingClaim, not both" }}
 {{- end }}
+{{- if .Values.correct.enabled }}
+{{- /* `required`, not `fail`: Helm's lint mode only logs a missing required value, so the
+chart's defaults still lint while a real install or `helm template` stops here. */}}
+{{- $_ := required "imageStore.uri or imageStore.existingClaim is required while correct.enabled=true: a replacement over media.maxInlineBytes is written to the image store, and only a store every pod and every delivery consumer can read makes its URI usable. Set e.g. --set imageStore.uri=s3://bucket/swerve (SWERVE_IMAGE_STORE_URI) or imageStore.existingClaim=<ReadWriteMany PVC>" (or .Values.imageStore.uri .Values.imageStore.existingClaim) }}
+{{- end }}
+{{- include "swerve.validateKeda" . }}
 {{- if lt (int64 .Values.media.maxBytes) (int64 .Values.media.maxInlineBytes) }}
 {{- fail "media.maxInlineBytes must not exceed media.maxBytes" }}
 {{- end }}
@@ -115,7 +121,7 @@ workload, so `helm template` / `helm install` fail early with a message that nam
 {{- end }}
 
 {{/*
-The SWERVE_* environment shared by both roles and the topics Job (streams/settings.py).
+The SWERVE_* environment shared by every role and the topics Job (streams/settings.py).
 Numbers pass through int64 so that large values never render in float notation.
 */}}
 {{- define "swerve.env" -}}
@@ -217,7 +223,9 @@ Numbers pass through int64 so that large values never render in float notation.
 {{- end }}
 {{- end }}
 
-{{/* SWERVE_IMAGE_STORE_URI: the configured URI, the shared PVC, or the pod-local emptyDir. */}}
+{{/* SWERVE_IMAGE_STORE_URI: the configured URI, or the path of the PVC. Without either (allowed only
+while the correct role is off) the path is in the pod's own data emptyDir: detect and screen never
+write there, so only inline images are read. */}}
 {{- define "swerve.imageStoreUri" -}}
 {{- if .Values.imageStore.uri }}
 {{- .Values.imageStore.uri }}
@@ -293,8 +301,110 @@ signs nor verifies, so it gets neither the variables nor the private key.
 {{- end }}
 {{- end }}
 
+{{/* The worker roles the chart can run, in flow order. */}}
+{{- define "swerve.roles" -}}screen detect correct{{- end }}
+
+{{/* The Kafka consumer group of a role (its faust app id, SWERVE_WORKER_APP_ID). Call with (dict "root" $ "role" ROLE). */}}
+{{- define "swerve.consumerGroup" -}}
+{{- $worker := .root.Values.worker }}
+{{- ternary (printf "%s-%s" $worker.appId .role) $worker.appId $worker.consumerGroupPerRole }}
+{{- end }}
+
+{{/* The topic a role's consumer group reads (streams/agents.py; streams/topics.py names it). Call with (dict "root" $ "role" ROLE). */}}
+{{- define "swerve.inputTopic" -}}
+{{- $suffix := get (dict "screen" "prompts" "detect" "generations" "correct" "flagged") .role }}
+{{- printf "%s.%s" .root.Values.topicPrefix $suffix }}
+{{- end }}
+
+{{/* "true" when KEDA scales the role: the global switch, the role's own switch, and the role running. Call with (dict "root" $ "role" ROLE). */}}
+{{- define "swerve.kedaScales" -}}
+{{- $cfg := index .root.Values .role }}
+{{- if and .root.Values.autoscaling.keda.enabled $cfg.enabled $cfg.keda.enabled }}true{{- end }}
+{{- end }}
+
+{{/* "true" when the role's CPU HPA is rendered: the fallback, never while KEDA scales the role. Call with (dict "root" $ "role" ROLE). */}}
+{{- define "swerve.hpaScales" -}}
+{{- $cfg := index .root.Values .role }}
+{{- if and $cfg.enabled (hasKey $cfg "autoscaling") (not (include "swerve.kedaScales" .)) }}
+{{- if $cfg.autoscaling.enabled }}true{{- end }}
+{{- end }}
+{{- end }}
+
 {{/*
-One worker Deployment. Call with (dict "root" $ "role" "detect"|"correct").
+KEDA's bounds: a consumer group gives work to at most one pod per partition of its topic, so a
+maxReplicaCount above topics.partitions could only start idle pods (and, for correct, hold idle GPUs).
+*/}}
+{{- define "swerve.validateKeda" -}}
+{{- range $role := splitList " " (include "swerve.roles" $) }}
+{{- $ctx := dict "root" $ "role" $role }}
+{{- if include "swerve.kedaScales" $ctx }}
+{{- $keda := (index $.Values $role).keda }}
+{{- $partitions := int64 $.Values.topics.partitions }}
+{{- if gt (int64 $keda.maxReplicaCount) $partitions }}
+{{- fail (printf "%s.keda.maxReplicaCount=%d is above topics.partitions=%d: the consumer group %s reads %s, whose %d partitions keep at most %d pods busy. Lower %s.keda.maxReplicaCount or raise topics.partitions (it applies only when the topics are created)" $role (int64 $keda.maxReplicaCount) $partitions (include "swerve.consumerGroup" $ctx) (include "swerve.inputTopic" $ctx) $partitions $partitions $role) }}
+{{- end }}
+{{- if gt (int64 $keda.minReplicaCount) (int64 $keda.maxReplicaCount) }}
+{{- fail (printf "%s.keda.minReplicaCount=%d is above %s.keda.maxReplicaCount=%d" $role (int64 $keda.minReplicaCount) $role (int64 $keda.maxReplicaCount)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* kafka.bootstrap as KEDA's Kafka client wants it: trimmed host:port entries (swerve's client defaults a missing port to 9092; KEDA's needs it written). */}}
+{{- define "swerve.kedaBootstrap" -}}
+{{- $servers := list }}
+{{- range $server := splitList "," .Values.kafka.bootstrap }}
+{{- $server = trim $server }}
+{{- if $server }}
+{{- $servers = append $servers (ternary $server (printf "%s:9092" $server) (regexMatch ":[0-9]+$" $server)) }}
+{{- end }}
+{{- end }}
+{{- join "," $servers }}
+{{- end }}
+
+{{/* KEDA's name for the workers' SASL mechanism (its `sasl` trigger parameter). */}}
+{{- define "swerve.kedaSasl" -}}
+{{- get (dict "PLAIN" "plaintext" "SCRAM-SHA-256" "scram_sha256" "SCRAM-SHA-512" "scram_sha512") .Values.kafka.saslMechanism }}
+{{- end }}
+
+{{/* "true" when KEDA needs a TriggerAuthentication: SASL credentials, or a CA or client certificate from the TLS Secret. */}}
+{{- define "swerve.kedaNeedsAuth" -}}
+{{- $tls := .Values.kafka.tls }}
+{{- if or (hasPrefix "SASL" .Values.kafka.securityProtocol) (and $tls.existingSecret (or $tls.caKey $tls.certKey)) }}true{{- end }}
+{{- end }}
+
+{{/* The broker ports for the NetworkPolicy: networkPolicy.kafka.ports, else those in kafka.bootstrap (9092 where none is named), one per line. */}}
+{{- define "swerve.kafkaPorts" -}}
+{{- $ports := list }}
+{{- if .Values.networkPolicy.kafka.ports }}
+{{- range .Values.networkPolicy.kafka.ports }}
+{{- $ports = append $ports (int64 .) }}
+{{- end }}
+{{- else }}
+{{- range $server := splitList "," .Values.kafka.bootstrap }}
+{{- $server = trim $server }}
+{{- if $server }}
+{{- $port := regexFind ":[0-9]+$" $server | trimPrefix ":" }}
+{{- $ports = append $ports (int64 (default "9092" $port)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $ports | uniq }}
+{{ . }}
+{{- end }}
+{{- end }}
+
+{{/* PromQL label matchers (no braces) that select this release's worker series. */}}
+{{- define "swerve.promSelector" -}}
+{{- if .Values.prometheusRule.selector }}
+{{- .Values.prometheusRule.selector }}
+{{- else }}
+{{- printf "namespace=%q,job=~%q" .Release.Namespace (printf "%s-(screen|detect|correct)-metrics" (include "swerve.fullname" .)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+One worker Deployment. Call with (dict "root" $ "role" "screen"|"detect"|"correct").
 */}}
 {{- define "swerve.workerDeployment" -}}
 {{- $root := .root }}
@@ -310,7 +420,8 @@ metadata:
     {{- include "swerve.labels" $root | nindent 4 }}
     app.kubernetes.io/component: {{ $role }}
 spec:
-  {{- if not (and (eq $role "detect") $cfg.autoscaling.enabled) }}
+  {{- /* An autoscaler owns the replica count; a value here would reset it on every upgrade. */}}
+  {{- if not (or (include "swerve.kedaScales" .) (include "swerve.hpaScales" .)) }}
   replicas: {{ $cfg.replicas }}
   {{- end }}
   revisionHistoryLimit: 5
@@ -350,8 +461,8 @@ spec:
       {{- with $values.priorityClassName }}
       priorityClassName: {{ . }}
       {{- end }}
-      {{- if and (eq $role "correct") $cfg.runtimeClassName }}
-      runtimeClassName: {{ $cfg.runtimeClassName }}
+      {{- with $cfg.runtimeClassName }}
+      runtimeClassName: {{ . }}
       {{- end }}
       terminationGracePeriodSeconds: {{ $cfg.terminationGracePeriodSeconds }}
       securityContext:
@@ -379,7 +490,7 @@ spec:
             {{- . | nindent 12 }}
             {{- end }}
             - name: SWERVE_WORKER_APP_ID
-              value: {{ ternary (printf "%s-%s" $values.worker.appId $role) $values.worker.appId $values.worker.consumerGroupPerRole | quote }}
+              value: {{ include "swerve.consumerGroup" . | quote }}
             {{- with $cfg.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -405,7 +516,9 @@ spec:
           {{- end }}
           resources:
             {{- $resources := deepCopy (default dict $cfg.resources) }}
-            {{- if and (eq $role "correct") $cfg.gpu.enabled }}
+            {{- /* An extended resource is requested by its limit alone (the request equals it). */}}
+            {{- $gpuOn := ternary $cfg.gpu.enabled true (hasKey $cfg.gpu "enabled") }}
+            {{- if and $gpuOn (gt (int64 (default 0 $cfg.gpu.count)) 0) }}
             {{- $limits := default dict $resources.limits }}
             {{- $_ := set $limits $cfg.gpu.resourceName (int64 $cfg.gpu.count) }}
             {{- $_ := set $resources "limits" $limits }}
