@@ -8,9 +8,11 @@
 5. submit the generations, plus one malformed message;
 6. read `swerve.delivery` and `swerve.dlq` back, print each request's outcome;
 7. moderate two more memorized images through the front doors a platform uses: the Python SDK
-   and the HTTP gateway (`swerve gateway serve`, a real process, with a new API key);
-8. write a contact sheet of original vs replacement for every corrected request, and stop the
-   worker (SIGTERM) and the broker.
+   and the HTTP gateway (`swerve gateway serve`, a real process, with new API keys);
+8. print every outcome and write a contact sheet of original vs replacement;
+9. leave one memorized image waiting for a person (tenant review-desk), print the review page's
+   URL and its reviewer key, and at a terminal keep everything running until Enter;
+10. stop the gateway, the worker (SIGTERM) and the broker.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from pathlib import Path
 
 from PIL import Image
 from rich.console import Console
-from rich.table import Table
 
-from swerve.cli.demo_front_doors import moderate_through_gateway, moderate_through_sdk
-from swerve.media import ImageRef, ImageStore, decode_image
+from swerve.cli.demo_front_doors import leave_for_review, moderate_through_gateway, moderate_through_sdk, running_gateway
+from swerve.cli.demo_report import DemoOutcomes, print_outcomes
+from swerve.media import ImageRef, ImageStore
 from swerve.streams.admin import ensure_topics
 from swerve.streams.topic_io import collect, dlq_reason, publish_events, publish_raw
 from swerve.streams.embedded_broker import EmbeddedBroker
@@ -61,10 +63,11 @@ def sample_generations(settings: Settings) -> list[tuple[str, GenerationEvent, I
 
 
 def front_door_samples() -> list[tuple[str, int, Image.Image]]:
-    """(caption, seed, image) of two memorized captions the topic path did not use."""
+    """(caption, seed, image) of three memorized captions the topic path did not use: for the SDK,
+    the gateway and the review page."""
     from swerve.toyworld import generate_batch, load_pipeline, memorized_captions
 
-    captions = memorized_captions()[3:5]
+    captions = memorized_captions()[3:6]
     return [(caption, 1, image) for caption, image in zip(captions, generate_batch(load_pipeline(), captions, [1] * len(captions)))]
 
 
@@ -125,54 +128,36 @@ def main() -> int:
             asyncio.run(publish_raw(settings, TopicNames().generations, [EncodedEvent(b"demo-malformed", b"{not json", [])]))
             console.print("[bold]6.[/] waiting for every outcome (corrections regenerate on CPU: allow a minute or two)")
             deliveries, replacements, letters = wait_for_outcomes(settings, {event.request_id for _, event, _ in samples} | {"demo-malformed"}, deadline_s=600)
-            (sdk_caption, sdk_seed, sdk_image), (http_caption, http_seed, http_image) = front_door_samples()
+            sdk_sample, http_sample, review_sample = front_door_samples()
             console.print("[bold]7.[/] the same loop through the Python SDK (SwerveSync) and the HTTP gateway")
-            front_doors = [moderate_through_sdk(settings, sdk_image, sdk_caption, sdk_seed),
-                           moderate_through_gateway(env, run_dir, http_image, http_caption, http_seed)]
-            front_door_inputs = [(sdk_caption, sdk_image), (http_caption, http_image)]
+            with running_gateway(env, run_dir) as gateway:
+                front_doors = [(moderate_through_sdk(settings, sdk_sample[2], sdk_sample[0], sdk_sample[1]), sdk_sample),
+                               (moderate_through_gateway(gateway, http_sample[2], http_sample[0], http_sample[1]), http_sample)]
+                outcomes = DemoOutcomes(samples, deliveries, replacements, letters, front_doors)
+                print_outcomes(console, settings, outcomes, run_dir)
+                console.print("[bold]9.[/] one more memorized image, as the tenant review-desk: its memorization flags go to a person")
+                waiting = leave_for_review(settings, gateway, review_sample[2], review_sample[0], review_sample[1])
+                console.print(f"    request {waiting} waits for review. Open [bold]{gateway.url}/review/[/] in a browser and sign in "
+                              f"with the reviewer key\n    {gateway.reviewer_key}\n    (shown only here: the keys file "
+                              f"{run_dir / 'gateway-keys.yaml'} holds its digest)")
+                hold_for_reviewer(console)
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=60)
             log.close()
+    console.print(f"worker and gateway stopped (worker exit {worker.returncode}); logs in {run_dir}")
+    return 1 if outcomes.failed() or worker.returncode not in (0, -signal.SIGTERM) else 0
 
-    table = Table(title="swerve outcomes (toy world)")
-    for column in ("request", "kind", "prompt", "outcome", "how"):
-        table.add_column(column)
-    rows = []
-    for kind, event, image in samples:
-        delivery = deliveries.get(event.request_id)
-        replacement = replacements.get(event.request_id)
-        if delivery is None:
-            table.add_row(event.request_id, kind, event.prompt, "[red]missing[/]", "")
-            continue
-        how = delivery.reason or ""
-        if replacement is not None:
-            how = f"{replacement.method} after {replacement.attempts} attempt(s); was: {delivery.reason}"
-            rows.append((f"{kind}: {event.prompt[:40]}", image, decode_image(replacement.image, settings.media)))
-        table.add_row(event.request_id, kind, event.prompt, delivery.outcome, how[:90])
-    for key, letter in letters.items():
-        rejected = deliveries.get(key)
-        where = f" (dead letter {rejected.dead_letter.topic}/{rejected.dead_letter.partition}@{rejected.dead_letter.offset})" if rejected and rejected.dead_letter else ""
-        outcome = rejected.outcome if rejected is not None else "dead-lettered"
-        table.add_row(key, "malformed", "", outcome, f"{letter['error_class']}: {letter['error_message'][:50]}{where}")
-    console.print(table)
-    doors = Table(title="the same, through the front doors")
-    for column in ("door", "request", "prompt", "outcome", "seconds"):
-        doors.add_column(column)
-    for door, (caption, original) in zip(front_doors, front_door_inputs):
-        doors.add_row(door.door, door.request_id, caption, door.outcome, f"{door.seconds:.1f}")
-        if door.image is not None and door.outcome == "replacement":
-            rows.append((f"{door.door.split()[0]}: {caption[:40]}", original, door.image))
-    console.print(doors)
-    if rows:
-        from swerve.evaluation.contact_sheet import SheetRow, render_rows
 
-        sheet = run_dir / "contact_sheet.png"
-        render_rows([SheetRow(label, (original, replaced)) for label, original, replaced in rows], title="original | replacement").save(sheet)
-        console.print(f"[bold]8.[/] contact sheet of original vs replacement: {sheet}")
-    console.print(f"worker stopped (exit {worker.returncode}); logs in {run_dir}")
-    missing = [event.request_id for _, event, _ in samples if event.request_id not in deliveries]
-    return 1 if missing or any(door.outcome != "replacement" for door in front_doors) or worker.returncode not in (0, -signal.SIGTERM) else 0
+def hold_for_reviewer(console: Console) -> None:
+    """Keep the worker and the gateway up until Enter (or Ctrl-C) at a terminal; not otherwise."""
+    if not sys.stdin.isatty():
+        console.print("    (not at a terminal: stopping now)")
+        return
+    try:
+        input("    The worker and the gateway run until you press Enter (decide the item first to see it delivered). ")
+    except (EOFError, KeyboardInterrupt):
+        console.print()
 
 
 if __name__ == "__main__":

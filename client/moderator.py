@@ -117,12 +117,13 @@ class Moderator:
 
     def __init__(self, policy: Policy, *, settings: Settings | None = None,
                  ledger_path: Path | str | Literal[False] | None = None) -> None:
-        if policy.uses_review:
-            # A request under review has no outcome until a person decides, maybe hours later.
-            raise PolicyError(f"policy {policy.full_version} sends requests to review (on_flag: review or on_exhausted: review); "
-                              "the in-process Moderator has no review queue: run workers (docs/operations.md, \"Review\")")
         self.policy = policy
         self.settings = settings if settings is not None else Settings.from_env()
+        # A request under review has no outcome until a person decides, maybe hours later, and
+        # this process has no review queue: refuse rules that would send requests there. The
+        # rules every request gets (the pinned tenant's, or the base rules) are checked now; a
+        # tenant's override that reviews is refused when a request names it (``_refuse_review``).
+        self._refuse_review(self.settings.worker.tenant or "default")
         self.ledger_path: Path | None = (
             None if ledger_path is False
             else self.settings.data_dir / DEFAULT_LEDGER_NAME if ledger_path is None
@@ -226,6 +227,8 @@ class Moderator:
         with self._lock:
             # 1. build and decode every generation, as the detect worker decodes its input
             batch = [self._decoded(request) for request in requests]
+            for item in batch:
+                self._refuse_review(item.event.tenant)
             self._refuse_decided([item.event.request_id for item in batch])
             # 2. judge the batch; 3. correct each flagged request
             decided = [self._decide(item, publications) for item, publications in zip(batch, self._detect(batch))]
@@ -235,6 +238,13 @@ class Moderator:
         return outcomes
 
     # -- steps --------------------------------------------------------------------------------
+
+    def _refuse_review(self, tenant: str) -> None:
+        """Raise ``PolicyError`` when ``tenant``'s rules can send a request to a person."""
+        if self.policy.rules_for(tenant, bound=tenant == self.settings.worker.tenant).uses_review:
+            raise PolicyError(
+                f"policy {self.policy.full_version} sends tenant {tenant!r}'s requests to review (on_flag: review or "
+                "on_exhausted: review); the in-process Moderator has no review queue: run workers (docs/operations.md, \"Review\")")
 
     def _decoded(self, request: ModerationRequest) -> DecodedGeneration:
         """The generation of ``request`` with its image decoded under the media limits (``streams.inputs.decode_generation``)."""

@@ -11,7 +11,7 @@ digest of its text, never the key itself::
         rate_limit: 100/minute        # optional: this key's own budget
       - name: trust-and-safety
         sha256: 60303ae...
-        roles: [reviewer]             # reviewer: the tenants it may see (review page, planned)
+        roles: [reviewer]             # reviewer: the tenants it may see and decide on the review page
         tenants: [acme, globex]
 
 The tenant a request is judged under comes from its key, never from its body. A presented key
@@ -53,7 +53,7 @@ class ApiKey(BaseModel):
         name (`str`): who holds the key, for logs and rate limits; unique in the file.
         sha256 (`str`): the SHA-256 hex digest (64 lowercase characters) of the key's text.
         roles (`tuple[Role, ...]`): ``producer`` (moderate images, read their outcomes) and/or
-            ``reviewer`` (read the listed tenants' decisions; for the review page, planned).
+            ``reviewer`` (see and decide the listed tenants' review items, on the review page).
         tenants (`tuple[str, ...]`): for a producer, exactly one: the tenant stamped on every
             request it sends. For a reviewer, every tenant it may see.
         rate_limit (`str`, *optional*): this key's budget, e.g. ``"100/minute"``; unset,

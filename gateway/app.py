@@ -16,7 +16,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from swerve.media import ImageStore
 from swerve.streams.settings import Settings
@@ -30,10 +33,15 @@ from swerve.gateway.moderations import Moderations
 from swerve.gateway.problems import install_problem_handlers
 from swerve.gateway.published import PublishedRequests
 from swerve.gateway.rate_limit import KeyRateLimiter
+from swerve.gateway.review_queue import ReviewQueue
+from swerve.gateway.review_routes import review_router
 from swerve.gateway.routes import router
 from swerve.gateway.settings import GatewaySettings
 
 __all__ = ["create_app"]
+
+# The review page: static files shipped in the package (no CDN), served at /review/.
+REVIEW_PAGE = Path(__file__).parent / "review_page"
 
 _DESCRIPTION = """\
 swerve's HTTP gateway: moderate generated images over HTTP.
@@ -58,6 +66,7 @@ def create_app(settings: Settings, gateway: GatewaySettings, keys: KeySource | N
     """
     keys = keys if keys is not None else key_source(gateway)
     connection = SdkConnection(settings, gateway.remembered_requests)
+    review_queue = ReviewQueue(settings)  # follows the review topics from the first review call
     moderations = Moderations(
         connection, PublishedRequests(gateway.remembered_requests), gateway, ImageStore(settings.image_store_uri)
     )
@@ -68,13 +77,17 @@ def create_app(settings: Settings, gateway: GatewaySettings, keys: KeySource | N
         try:
             yield
         finally:
+            await review_queue.close()
             await connection.close()
 
     app = FastAPI(title="swerve gateway", version="1", description=_DESCRIPTION, lifespan=lifespan)
     app.state.connection = connection
     app.state.moderations = moderations
+    app.state.review_queue = review_queue
     app.state.gatekeeper = Gatekeeper(keys, KeyRateLimiter(gateway.rate_limit))
     app.add_middleware(BodySizeLimit, max_bytes=gateway.body_limit(settings.media))
     install_problem_handlers(app)
     app.include_router(router)
+    app.include_router(review_router)
+    app.mount("/review", StaticFiles(directory=REVIEW_PAGE, html=True), name="review-page")
     return app

@@ -34,8 +34,8 @@ class Gatekeeper:
         self.keys = keys
         self.rate_limiter = rate_limiter
 
-    async def admit(self, presented: str | None, role: Role) -> ApiKey:
-        """The key of ``presented`` when it may act as ``role`` now.
+    async def admit(self, presented: str | None, role: Role, rate_limited: bool = True) -> ApiKey:
+        """The key of ``presented`` when it may act as ``role`` now (within its budget, when ``rate_limited``).
 
         Raises:
             HTTPException: 401, 403 or 429.
@@ -49,7 +49,7 @@ class Gatekeeper:
             )
         if not key.may(role):
             raise HTTPException(403, f"the key {key.name!r} has roles {list(key.roles)}; this needs the role {role!r}")
-        limited = await self.rate_limiter.hit(key)
+        limited = await self.rate_limiter.hit(key) if rate_limited else None
         if limited is not None:
             raise HTTPException(
                 429, f"the key {limited.key_name!r} is over its rate limit of {limited.limit}; retry in {limited.retry_after_s} s",
@@ -58,8 +58,12 @@ class Gatekeeper:
         return key
 
 
-def require(role: Role) -> Callable[..., Awaitable[ApiKey]]:
-    """A dependency giving the caller's ``ApiKey``, admitted for ``role``."""
+def require(role: Role, rate_limited: bool = True) -> Callable[..., Awaitable[ApiKey]]:
+    """A dependency giving the caller's ``ApiKey``, admitted for ``role``.
+
+    ``rate_limited=False`` only for bounded reads a page makes in bursts (the review page's
+    images: two per listed item); the key is still checked.
+    """
 
     async def admitted(
         request: Request,
@@ -70,6 +74,6 @@ def require(role: Role) -> Callable[..., Awaitable[ApiKey]]:
             raise HTTPException(400, "two different API keys were sent (Authorization and X-API-Key): send one")
         presented = bearer.credentials if bearer is not None else header_key
         gatekeeper: Gatekeeper = request.app.state.gatekeeper
-        return await gatekeeper.admit(presented, role)
+        return await gatekeeper.admit(presented, role, rate_limited)
 
     return admitted

@@ -23,7 +23,7 @@ from swerve.audit.ledger import AuditLedger
 from swerve.audit.signing import generate_key_pair
 from swerve.client import Moderator, Outcome, delivered_images, moderate_pipeline_output
 from swerve.client.diffusers_integration import pipeline_requests
-from swerve.errors import ConfigurationError, IdConflictError, MediaError
+from swerve.errors import PolicyError, ConfigurationError, IdConflictError, MediaError
 from swerve.media import sha256_hex
 from swerve.cli.audit import app as audit_cli
 from swerve.streams.embedded_defaults import TOY_POLICY, ensure_toy_index, toy_embedder_params
@@ -142,6 +142,18 @@ def test_given_bytes_that_are_no_image_then_a_media_error_is_raised_and_nothing_
     ledger = AuditLedger(toy_world.ledger)
     try:
         assert list(ledger.query(request_id="garbage-0")) == []
+    finally:
+        ledger.close()
+
+
+def test_given_a_tenant_whose_rules_send_to_review_then_its_request_is_refused_and_nothing_recorded(
+        moderator: Moderator, toy_world: ToyWorld) -> None:
+    # The toy policy's tenant review-desk sends what memorization flags to a person: no queue here.
+    with pytest.raises(PolicyError, match="review-desk"):
+        moderator.moderate(toy_world.output.images[0], prompt=MEMORIZED, seed=0, tenant="review-desk", request_id="desk-0")
+    ledger = AuditLedger(toy_world.ledger)
+    try:
+        assert list(ledger.query(request_id="desk-0")) == []
     finally:
         ledger.close()
 
