@@ -18,12 +18,16 @@ def calibrate(
 ) -> None:
     """Score labeled examples with a policy's detector (or take their recorded scores); print AUC,
     TPR at the target FPR, and the threshold to set."""
+    from swerve.cli.faiss_threads import apply_faiss_threads
+    from swerve.cli.reported_errors import reported_errors
     from swerve.detectors.registry import build_detector
     from swerve.evaluation.calibration import calibrate as run_calibration
     from swerve.evaluation.calibration import calibrate_recorded, policy_params_for_kind, read_examples, report_json
     from swerve.evaluation.metrics import MetricInputError
     from swerve.streams.policy import load_policy
 
+    with reported_errors():
+        apply_faiss_threads()
     loaded = load_policy(policy)
     specs = {spec.name: spec for spec in [*loaded.detectors, *loaded.prompt_detectors]}
     if detector not in specs:

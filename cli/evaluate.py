@@ -13,6 +13,11 @@ app = typer.Typer(help="Measure the project's claims on the toy world.", no_args
 @app.callback()
 def evaluate() -> None:
     """Measured figures of the project (a group, so `eval toyworld` stays a named sub-command)."""
+    from swerve.cli.faiss_threads import apply_faiss_threads
+    from swerve.cli.reported_errors import reported_errors
+
+    with reported_errors():
+        apply_faiss_threads()
 
 
 @app.command()

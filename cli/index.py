@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from swerve.cli.faiss_threads import apply_faiss_threads
 from swerve.cli.reported_errors import reported_errors
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def build(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help=_CHECKPOINT_HELP),
     model_config: Path | None = typer.Option(None, "--model-config", help=_CONFIG_HELP),
     memory_budget_mb: float = typer.Option(4096, "--memory-budget-mb", help="memory the index may keep resident"),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="faiss threads (default: available cores)"),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="faiss threads (default: SWERVE_FAISS_THREADS, else the CPU quota)"),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="images embedded per batch"),
     device: str | None = typer.Option(None, "--device", help="torch device (default: cuda if available)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing bundle"),
@@ -65,6 +66,7 @@ def build(
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     with reported_errors():
+        apply_faiss_threads()
         images = training_images_from(source)
         embedder = _embedder(embedder_model, checkpoint, model_config, device, batch_size)
         with tqdm(total=len(images), unit="img", desc="embedding") as bar:
@@ -94,7 +96,7 @@ def add(
     embedder_model: str | None = typer.Option(None, "--embedder-model", help=_MODEL_HELP),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help=_CHECKPOINT_HELP),
     model_config: Path | None = typer.Option(None, "--model-config", help=_CONFIG_HELP),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="faiss threads (default: available cores)"),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="faiss threads (default: SWERVE_FAISS_THREADS, else the CPU quota)"),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="images embedded per batch"),
     device: str | None = typer.Option(None, "--device", help="torch device (default: cuda if available)"),
 ) -> None:
@@ -103,6 +105,7 @@ def add(
     from tqdm import tqdm
 
     with reported_errors():
+        apply_faiss_threads()
         images = training_images_from(source)
         embedder = _embedder(embedder_model, checkpoint, model_config, device, batch_size)
         with TrainingIndex.open(index_dir, embedder=embedder, threads=threads) as index:
@@ -131,6 +134,7 @@ def query(
     from swerve.media import decode_bytes
 
     with reported_errors():
+        apply_faiss_threads()
         picture = decode_bytes(image.read_bytes())
         embedder = _embedder(embedder_model, checkpoint, model_config, device, 1)
         with TrainingIndex.open(index_dir, embedder=embedder, read_only=True) as index:

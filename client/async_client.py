@@ -11,6 +11,10 @@ watched, so ``outcome(request_id)`` returns it once it comes. For a request this
 watched (another process published it), ``outcome`` scans the delivery topic from its beginning
 (``swerve.client.delivery_scan``).
 
+Generations are published inside a ``swerve.sdk.publish`` span of the application's tracer
+provider, and each carries the ``traceparent`` OpenTelemetry's propagator writes for the
+current span: the application's trace when it traces, else a new trace per generation.
+
 This module must never commit offsets, nor open a consumer per call.
 """
 
@@ -22,6 +26,8 @@ from typing import Any, Mapping, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
 
 from swerve.errors import BrokerUnavailableError, SwerveError
 from swerve.media import ImageStore
@@ -29,6 +35,7 @@ from swerve.streams.envelope import encode
 from swerve.streams.events import DeliveryEvent, GenerationEvent
 from swerve.streams.settings import Settings
 from swerve.streams.topics import TopicNames
+from swerve.streams.tracing import tracer
 
 from swerve.client.correlation import DEFAULT_CAPACITY, DeliveryCorrelator, timeout_error, wait_for_delivery
 from swerve.client.delivery_consumer import DeliveryConsumer
@@ -253,15 +260,18 @@ class Swerve:
         for generation in generations:
             self._correlator.watch(generation.request_id)
         pending = [g for g in generations if self._correlator.delivery_of(g.request_id) is None]
-        # 3. publish, and wait for every acknowledgement
+        # 3. publish, and wait for every acknowledgement; each traceparent comes from the current span
+        attributes: dict[str, AttributeValue] = {"messaging.system": "kafka", "messaging.destination.name": self.topics.generations,
+                      "messaging.batch.message_count": len(pending)}
         try:
-            acknowledgements = []
-            for generation in pending:
-                encoded = encode(generation, source=SDK_SOURCE)
-                acknowledgements.append(
-                    await self._producer.send(self.topics.generations, key=encoded.key, value=encoded.value, headers=encoded.headers)
-                )
-            await asyncio.gather(*acknowledgements)
+            with tracer().start_as_current_span("swerve.sdk.publish", kind=SpanKind.PRODUCER, attributes=attributes):
+                acknowledgements = []
+                for generation in pending:
+                    encoded = encode(generation, source=SDK_SOURCE)
+                    acknowledgements.append(
+                        await self._producer.send(self.topics.generations, key=encoded.key, value=encoded.value, headers=encoded.headers)
+                    )
+                await asyncio.gather(*acknowledgements)
         except KafkaError as exc:
             first = pending[0].request_id if pending else None
             raise BrokerUnavailableError(

@@ -37,6 +37,7 @@ from typing import Any, Literal, Mapping, Sequence
 from swerve.audit.ledger import AuditLedger
 from swerve.audit.signing import AuditSigner, audit_signer
 from swerve.errors import AuditError, IdConflictError, InvalidInputError, PolicyError
+from swerve.index.threads import configure_faiss_threads
 from swerve.media import ImageStore, decode_image
 from swerve.streams import detect_stage
 from swerve.streams.correct_stage import CorrectStage
@@ -133,6 +134,8 @@ class Moderator:
         # tenant a request names may only tighten the base rules (docs/security.md, "Tenants").
         self.tenant = self.settings.worker.tenant
         self._lock = threading.Lock()
+        # Before any detector opens an index: SWERVE_FAISS_THREADS, else the CPU quota.
+        configure_faiss_threads(self.settings.faiss_threads)
         self._judge = Judge()
         self._store = ImageStore(self.settings.image_store_uri, create_root=False)
         self._corrections = CorrectStage(policy, self._judge, self._store, self.settings.media, bound_tenant=self.tenant)

@@ -4,7 +4,8 @@ It runs one ``Swerve`` on an event loop of its own, in a background thread, and 
 waits for the coroutine it hands that loop. The caller's thread needs no event loop, and may
 already run one (Jupyter does): nothing is scheduled on it. The thread is a daemon, so a
 forgotten ``close()`` cannot keep the interpreter alive; closing still releases the
-connections cleanly.
+connections cleanly. Each call runs under the caller's OpenTelemetry context, so what it
+publishes continues the caller's trace.
 
 This module must never hold a second client: every method goes to the one ``Swerve``.
 """
@@ -16,8 +17,12 @@ import threading
 from types import TracebackType
 from typing import Any, Coroutine, Mapping, Sequence, TypeVar
 
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+
 from swerve.errors import SwerveError
 from swerve.streams.settings import Settings
+from swerve.streams.tracing import under
 
 from swerve.client.async_client import Swerve
 from swerve.client.correlation import DEFAULT_CAPACITY
@@ -116,7 +121,7 @@ class SwerveSync:
         if self._loop is None:
             coroutine.close()
             raise RuntimeError("the SwerveSync client is not started: use `with SwerveSync(...)` or call start()")
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        future = asyncio.run_coroutine_threadsafe(_under(otel_context.get_current(), coroutine), self._loop)
         try:
             return future.result()
         except KeyboardInterrupt:
@@ -138,6 +143,12 @@ class SwerveSync:
             if thread is not None:
                 thread.join()
             loop.close()
+
+
+async def _under(parent: Context, coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """``coroutine`` with the caller's trace context current: the loop's thread has a context of its own."""
+    with under(parent):
+        return await coroutine
 
 
 async def _drain(loop: asyncio.AbstractEventLoop) -> None:

@@ -4,12 +4,17 @@ A detector that raises on a batch, or returns the wrong number of scores, is ask
 one sample at a time, so one bad sample cannot fail its batch-mates. Each sample it still
 fails on gets a ``DetectorFailure``: the policy then treats that sample as unverified,
 never as clean. This is the one place where a detector's exception is caught, on purpose.
+
+Each detector's call on a batch (its retries one sample at a time included) runs inside an
+observer, a context manager given a ``DetectorCall``: the stream wraps it in a span and
+metrics (``swerve.streams.stage_telemetry``); by default nothing observes it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 from swerve.detectors.protocol import Detector, Sample, Score
 
@@ -33,6 +38,24 @@ class DetectorResult:
     @property
     def failed(self) -> bool:
         return isinstance(self.outcome, DetectorFailure)
+
+
+@dataclass
+class DetectorCall:
+    """One detector's call on one batch, as an observer sees it: ``outcomes`` is filled before the observer exits."""
+
+    detector: Detector
+    batch_size: int
+    outcomes: list[Score | DetectorFailure] = field(default_factory=list)
+
+
+# Entered around each DetectorCall; what it yields is ignored.
+DetectorObserver = Callable[[DetectorCall], AbstractContextManager[object]]
+
+
+def unobserved(call: DetectorCall) -> AbstractContextManager[object]:
+    """The default observer: nothing."""
+    return nullcontext()
 
 
 def score_all(detector: Detector, batch: Sequence[Sample]) -> list[Score]:
@@ -59,12 +82,15 @@ def score_isolated(detector: Detector, batch: Sequence[Sample]) -> list[Score | 
     return outcomes
 
 
-def run_detectors(detectors: Sequence[Detector], batch: Sequence[Sample]) -> list[list[DetectorResult]]:
-    """Score ``batch`` with each detector. Returns, per sample, one result per detector."""
+def run_detectors(detectors: Sequence[Detector], batch: Sequence[Sample], observe: DetectorObserver = unobserved) -> list[list[DetectorResult]]:
+    """Score ``batch`` with each detector, each call inside ``observe``. Returns, per sample, one result per detector."""
     per_sample: list[list[DetectorResult]] = [[] for _ in batch]
     if not batch:
         return per_sample
     for detector in detectors:
-        for results, outcome in zip(per_sample, score_isolated(detector, batch)):
+        call = DetectorCall(detector, len(batch))
+        with observe(call):
+            call.outcomes = score_isolated(detector, batch)
+        for results, outcome in zip(per_sample, call.outcomes):
             results.append(DetectorResult(detector.name, detector.version, outcome))
     return per_sample

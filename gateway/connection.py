@@ -18,6 +18,7 @@ import asyncio
 import logging
 
 from aiokafka.errors import KafkaError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from swerve.client import Swerve
 from swerve.errors import BrokerUnavailableError, ConfigurationError
@@ -116,19 +117,24 @@ class SdkConnection:
         return None
 
     async def _connect(self) -> None:
-        delay = _FIRST_RETRY_S
-        while True:
-            try:
+        def note_retry(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            self._problem = _describe(error) if error is not None else "the SDK client did not start"
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            log.warning("the gateway's SDK client cannot start (%s); retrying in %.1f s", self._problem, delay)
+
+        # Until it starts or the app stops (close() cancels this task): 0.5 s, 1 s, 2 s, 4 s, then every 5 s.
+        retrying = AsyncRetrying(
+            wait=wait_exponential(multiplier=_FIRST_RETRY_S, max=_LAST_RETRY_S),
+            retry=retry_if_exception_type((KafkaError, OSError, TimeoutError, ConfigurationError)),
+            before_sleep=note_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
                 await self.client.start()
-            except (KafkaError, OSError, TimeoutError, ConfigurationError) as exc:
-                self._problem = _describe(exc)
-                log.warning("the gateway's SDK client cannot start (%s); retrying in %.1f s", self._problem, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _LAST_RETRY_S)
-                continue
-            self._started = True
-            log.info("the gateway's SDK client is started on %s", self.settings.kafka.bootstrap)
-            return
+        self._started = True
+        log.info("the gateway's SDK client is started on %s", self.settings.kafka.bootstrap)
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,5 +1,8 @@
 """Settings of the HTTP gateway, read from ``SWERVE_GATEWAY_*`` environment variables.
 
+A pydantic-settings ``BaseSettings`` read like the workers' ``Settings``
+(``swerve.streams.settings_source``: empty means unset, an invalid value names its variable).
+
 The broker, the topic prefix, the image store and the media limits are not here: the gateway
 reads them from ``swerve.streams.settings.Settings`` like every worker, so a gateway and the
 workers it feeds cannot disagree on them. This module must never open a connection nor read
@@ -9,15 +12,16 @@ the keys file (``swerve.gateway.api_keys`` does).
 from __future__ import annotations
 
 import math
-import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import limits
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from swerve.errors import ConfigurationError
 from swerve.media import MediaLimits
+from swerve.streams.settings_source import SwerveEnvironment, configuration_error, environment, read_settings
 
 __all__ = ["GatewaySettings", "TENANT_PATTERN"]
 
@@ -28,7 +32,7 @@ TENANT_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"
 _BODY_OVERHEAD_BYTES = 64 * 1024
 
 
-class GatewaySettings(BaseModel):
+class GatewaySettings(BaseSettings):
     """How the gateway listens, whom it lets in, how long it waits and how much it reads.
 
     Args:
@@ -53,7 +57,7 @@ class GatewaySettings(BaseModel):
             gateway answers ``GET`` for, with their outcomes (the SDK's ``cache_size``).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="SWERVE_GATEWAY_", frozen=True, extra="forbid")
 
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8080, ge=0, le=65535)
@@ -97,19 +101,26 @@ class GatewaySettings(BaseModel):
         return 4 * math.ceil(media.max_bytes / 3) + _BODY_OVERHEAD_BYTES
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> GatewaySettings:
-        """Read ``SWERVE_GATEWAY_<FIELD>`` variables; unset or empty ones keep their defaults.
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments first, then os.environ under swerve's rules; no .env file, no secrets folder.
+        return init_settings, SwerveEnvironment(settings_cls)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
+        """Read ``SWERVE_GATEWAY_<FIELD>`` variables from ``environ`` (default ``os.environ``);
+        unset or empty ones keep their defaults.
 
         Raises:
             ConfigurationError: a value is invalid; the message names the variable.
         """
-        env = os.environ if environ is None else environ
-        picked: dict[str, Any] = {}
-        for name in cls.model_fields:
-            raw = env.get(f"SWERVE_GATEWAY_{name.upper()}", "").strip()
-            if raw:
-                picked[name] = raw
-        return cls.checked(picked)
+        return read_settings(cls, environ, "swerve gateway settings")
 
     @classmethod
     def checked(cls, values: dict[str, Any]) -> GatewaySettings:
@@ -119,14 +130,10 @@ class GatewaySettings(BaseModel):
             ConfigurationError: a value is invalid.
         """
         try:
-            return cls.model_validate(values)
+            with environment({}):  # ``values`` and the defaults only, not os.environ
+                return cls.model_validate(values)
         except ValidationError as exc:
-            # A check across settings has no field: its message names the variables.
-            problems = "; ".join(
-                (f"SWERVE_GATEWAY_{'_'.join(map(str, e['loc'])).upper()}: " if e["loc"] else "") + e["msg"]
-                for e in exc.errors()
-            )
-            raise ConfigurationError(f"invalid swerve gateway settings: {problems}") from exc
+            raise configuration_error(cls, exc, "swerve gateway settings") from exc
 
 
 def check_rate_limit(value: str) -> limits.RateLimitItem:

@@ -23,6 +23,7 @@ swerve.detectors, and never fetch weights from a hub unless explicitly allowed.
 from __future__ import annotations
 
 from swerve.index.checkpoint import LocalCheckpoint, file_sha256, resolve_checkpoint
+from swerve.index.cpu_quota import available_cpus
 from swerve.index.embedder import Embedder, TextEmbedder, check_embeddings
 from swerve.index.embedding_pass import embed_training_images
 from swerve.index.gpu import Placement, gpu_count
@@ -43,7 +44,7 @@ from swerve.index.manifest import EmbedderIdentity, IndexManifest
 from swerve.index.metadata import MetadataStore
 from swerve.index.neighbour import Neighbour
 from swerve.index.search_settings import SearchSettings
-from swerve.index.threads import set_faiss_threads
+from swerve.index.threads import configure_faiss_threads, set_faiss_threads
 from swerve.index.training_image import TrainingImage
 from swerve.index.training_index import TrainingIndex, embedder_identity
 from swerve.index.training_sources import training_images_from
@@ -68,8 +69,10 @@ __all__ = [
     "TrainingImageSizes",
     "TrainingIndex",
     "VectorIndex",
+    "available_cpus",
     "check_embeddings",
     "choose_index",
+    "configure_faiss_threads",
     "embed_training_images",
     "embedder_identity",
     "file_sha256",

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import faust
 
 from swerve.audit.signing import audit_signer
+from swerve.index.threads import configure_faiss_threads
 from swerve.media import ImageStore
 from swerve.streams import detect_stage, review_decisions, screen_stage
 from swerve.streams.batch_runner import BatchRunner, Stage
@@ -32,7 +33,7 @@ from swerve.streams.identity_claims import Claim, IdentityClaims
 from swerve.streams.start_up import prepared
 from swerve.streams.inputs import decode_flagged, decode_generation, decode_prompt
 from swerve.streams.judging import Judge
-from swerve.streams.metrics import READY
+from swerve.streams.metrics import READY, set_build_info
 from swerve.streams.policy import Policy
 from swerve.streams.publisher import Publisher
 from swerve.streams.review_log import ReviewState
@@ -77,6 +78,8 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
     Raises:
         ConfigurationError: a detector, corrector or the image store cannot be built.
     """
+    # Before any detector opens an index: SWERVE_FAISS_THREADS, else the CPU quota.
+    configure_faiss_threads(settings.faiss_threads)
     judge = Judge()
     sign_audit = audit_signer(settings.audit.signing_key_path)  # None, with one warning, without a key
     publisher = Publisher(topics, source=f"/swerve/{settings.worker.app_id}", sign_audit=sign_audit)
@@ -184,3 +187,6 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
         async def correct_agent(stream: faust.StreamT[Any]) -> None:
             async for event in stream.events():
                 await runner.run(correct, [event])
+
+    # Every detector the role needs is built by now: their indexes name the versions running.
+    set_build_info(policy.full_version, judge.index_versions())

@@ -16,12 +16,16 @@ batch is judged; an input whose id was first claimed with other content is bad i
 stage with ``read_up_to`` (review: decisions are judged against the review logs) first waits
 until its log reader has read through the inputs' positions.
 
+Tracing (``tracing``): each input is decoded in its own span (``decode_step``), the batch runs
+in one stage span, and every output is published under its own input's decode span.
+
 This module must never let an exception reach faust: faust would acknowledge the batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,16 +34,19 @@ from functools import partial
 from typing import Any, Awaitable, Callable, Generic, Literal, Sequence, TypeVar
 
 import faust
+from opentelemetry.context import Context
 
 from swerve.streams import exit_codes
+from swerve.streams.decode_step import Inbound, Undecodable, decode_each
 from swerve.streams.dependency_retry import is_transient, retry_transient
 from swerve.streams.failure_isolation import run_isolated
 from swerve.streams.identity_claims import Claim, IdentityClaims
 from swerve.streams.metrics import CORRECTION_ATTEMPTS, EVENTS, OUTCOMES, STAGE_SECONDS, observe_lag
 from swerve.streams.publication import Publication
-from swerve.streams.publisher import Publisher, incoming_traceparent, message_headers
+from swerve.streams.publisher import Publisher, message_headers
 from swerve.streams.rejection import rejected_outcome
 from swerve.streams.supervision import halt
+from swerve.streams.tracing import request_id_of, stage_span, under
 
 ItemT = TypeVar("ItemT")
 Headers = list[tuple[str, bytes]]
@@ -72,26 +79,6 @@ class Stage(Generic[ItemT]):
     rejects_to_delivery: bool
     claim: Callable[[ItemT], Claim] | None = None
     read_up_to: Callable[[list[tuple[int, int]]], Awaitable[None]] | None = None
-
-
-@dataclass(frozen=True)
-class Undecodable:
-    """A message decode refused, and why."""
-
-    error: BaseException
-
-
-def decode_each(decode: Callable[[bytes | None, Headers], ItemT], raw: Sequence[tuple[bytes | None, Headers]]) -> list[ItemT | Undecodable]:
-    """Decode every message; a failure stays with its message, a transient one fails them all."""
-    results: list[ItemT | Undecodable] = []
-    for value, headers in raw:
-        try:
-            results.append(decode(value, headers))
-        except Exception as exc:  # noqa: BLE001 - every non-transient decode failure is bad input for this message only
-            if is_transient(exc):
-                raise
-            results.append(Undecodable(exc))
-    return results
 
 
 class BatchRunner:
@@ -129,55 +116,64 @@ class BatchRunner:
         loop = asyncio.get_running_loop()
         last = events[-1].message
         observe_lag(last.topic, last.partition, last.offset, self.highwater(last.tp))
-        raw = [(event.message.value, message_headers(event.message)) for event in events]
+        inbound = [Inbound.of(event.message, message_headers(event.message)) for event in events]
         if stage.read_up_to is not None:
             read_up_to = stage.read_up_to
             positions = [(event.message.partition, event.message.offset) for event in events]
             await self._retrying(f"{stage.name}.read", lambda: read_up_to(positions))
-        results = await self._retrying(f"{stage.name}.decode", lambda: loop.run_in_executor(stage.pool, decode_each, stage.decode, raw))
-        decoded: list[tuple[faust.EventT, Any]] = []
+        results = await self._retrying(f"{stage.name}.decode", lambda: loop.run_in_executor(stage.pool, decode_each, stage.name, stage.decode, inbound))
+        # Each input with its decode span's context: the parent of everything published for it.
+        decoded: list[tuple[faust.EventT, Any, Context]] = []
         for event, result in zip(events, results):
-            if isinstance(result, Undecodable):
-                await self._reject(stage, event, result.error)
+            if isinstance(result.result, Undecodable):
+                await self._reject(stage, event, result.result.error, result.context)
             else:
-                decoded.append((event, result))
+                decoded.append((event, result.result, result.context))
         if not decoded:
             return
+        with stage_span(stage.name, [context for *_, context in decoded], [request_id_of(event.message.key) for event, *_ in decoded]):
+            await self._judge_and_publish(stage, decoded)
+
+    async def _judge_and_publish(self, stage: Stage[Any], decoded: list[tuple[faust.EventT, Any, Context]]) -> None:
+        loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        items = [item for _, item in decoded]
+        items = [item for _, item, _ in decoded]
         claims = [stage.claim(item) for item in items] if stage.claim is not None and self.claims is not None else []
         # Claims travel to the broker and back while the batch is judged.
         settling = None
         if claims and self.claims is not None:
             settling = asyncio.ensure_future(self._retrying(f"{stage.name}.identity", partial(self.claims.settle, claims)))
-        outputs = await self._retrying(stage.name, lambda: loop.run_in_executor(stage.pool, run_isolated, stage.name, stage.run, stage.fail_closed, items))
+        # The pool's thread runs in a copy of this context, so detector and correction spans are the stage span's children.
+        outputs = await self._retrying(stage.name, lambda: loop.run_in_executor(
+            stage.pool, contextvars.copy_context().run, run_isolated, stage.name, stage.run, stage.fail_closed, items))
         STAGE_SECONDS.labels(stage=stage.name).observe(time.perf_counter() - started)
         conflicts = await settling if settling is not None else [None] * len(items)
-        kept = []
-        for index, ((event, _), publications, conflict) in enumerate(zip(decoded, outputs, conflicts)):
+        kept: list[tuple[list[Publication], Context]] = []
+        for index, ((event, _, context), publications, conflict) in enumerate(zip(decoded, outputs, conflicts)):
             if conflict is None:
-                kept.append((event, publications))
+                kept.append((publications, context))
             else:  # only a claimed input can conflict
                 claim = claims[index]
-                await self._reject(stage, event, conflict, "identity", outcome_key=f"{claim.key}#{claim.digest}")
-        outputs = [publications for _, publications in kept]
-        groups = [(publications, incoming_traceparent(message_headers(event.message))) for event, publications in kept]
-        await self._retrying(f"{stage.name}.publish", lambda: self.publisher.publish_batch(groups))
-        for publications in outputs:
+                await self._reject(stage, event, conflict, context, "identity", outcome_key=f"{claim.key}#{claim.digest}")
+        await self._retrying(f"{stage.name}.publish", lambda: self.publisher.publish_batch(kept))
+        for publications, _ in kept:
             self._count(stage.name, publications)
 
-    async def _reject(self, stage: Stage[Any], event: faust.EventT, error: BaseException, step: str = "decode", outcome_key: str | None = None) -> None:
-        """Dead-letter ``event`` and, when its request can be named, publish its ``rejected`` outcome."""
+    async def _reject(
+        self, stage: Stage[Any], event: faust.EventT, error: BaseException, context: Context, step: str = "decode", outcome_key: str | None = None
+    ) -> None:
+        """Dead-letter ``event`` and, when its request can be named, publish its ``rejected`` outcome (under ``context``)."""
         message = event.message
-        log.warning("%s: dead-lettering %s[%d]@%d: %s: %s", stage.name, message.topic, message.partition, message.offset, type(error).__name__, error)
-        position = await self._retrying("dlq", lambda: self.publisher.dead_letter(event, error, step))
-        if not stage.rejects_to_delivery:
-            return
-        headers = message_headers(message)
-        publications = rejected_outcome(stage.name, message.key, message.value, headers, error, position, self.policy_version, outcome_key)  # type: ignore[arg-type]
-        if publications:
-            await self._retrying("dlq.outcome", lambda: self.publisher.publish(publications, incoming_traceparent(headers)))
-            OUTCOMES.labels(stage=stage.name, outcome="rejected", reason_class="invalid_input").inc()
+        with under(context, request_id_of(message.key)):
+            log.warning("%s: dead-lettering %s[%d]@%d: %s: %s", stage.name, message.topic, message.partition, message.offset, type(error).__name__, error)
+            position = await self._retrying("dlq", lambda: self.publisher.dead_letter(event, error, step))
+            if not stage.rejects_to_delivery:
+                return
+            headers = message_headers(message)
+            publications = rejected_outcome(stage.name, message.key, message.value, headers, error, position, self.policy_version, outcome_key)  # type: ignore[arg-type]
+            if publications:
+                await self._retrying("dlq.outcome", lambda: self.publisher.publish(publications, context))
+                OUTCOMES.labels(stage=stage.name, outcome="rejected", reason_class="invalid_input").inc()
 
     @staticmethod
     def _count(stage: str, publications: list[Publication]) -> None:

@@ -9,7 +9,8 @@ run out (or there is no corrector), the request is blocked, or, under ``on_exhau
 review``, held for a person with the best candidate (``review_routing``), with no delivery
 yet. Running out of GPU memory twice blocks with the ``infrastructure`` reason class, a bug in
 this stage with ``internal`` (``fail_closed``): neither is a verdict on the image, so neither
-goes to review. No broker code.
+goes to review. Each attempt is traced (``stage_telemetry``); failed writes of the store are
+counted (``swerve_store_failures_total{operation="put"}``). No broker code.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from swerve.streams.detect_stage import verdict_for
 from swerve.streams.events import DeliveryEvent, FlaggedEvent, ReasonClass, ReplacementEvent, ReviewCandidate, VerdictEvent
 from swerve.streams.ids import derive_id
 from swerve.streams.judging import Judge, Judgement
+from swerve.streams.metrics import counting_store_failures
 from swerve.streams.policy import CorrectorSpec, DetectorSpec, Policy, Rules
 from swerve.streams.publication import Publication, audit_of
 from swerve.streams.review_routing import best_attempt, review_item
+from swerve.streams.stage_telemetry import observe_correction_attempt
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ class CorrectStage:
             negative_prompt=generation.negative_prompt,
             model_id=generation.model_id,
         )
-        outcome = correct_until_clean(corrector, request, verify, rules.max_attempts, self.memory)
+        outcome = correct_until_clean(corrector, request, verify, rules.max_attempts, self.memory, observe_correction_attempt)
         verdicts = self._verification_verdicts(flagged, outcome)
         if outcome.resource_failure is not None:
             return self._blocked(flagged, f"infrastructure: {outcome.resource_failure}", verdicts, "infrastructure")
@@ -154,7 +157,8 @@ class CorrectStage:
     def _replaced(self, flagged: FlaggedEvent, outcome: CorrectionOutcome[Verification], verdicts: list[Publication]) -> list[Publication]:
         generation = flagged.generation
         assert outcome.replacement is not None and outcome.verification is not None
-        ref = ImageRef.from_bytes(outcome.verification.encoded, limits=self.limits, store=self.store, tenant=generation.tenant)
+        with counting_store_failures("put"):
+            ref = ImageRef.from_bytes(outcome.verification.encoded, limits=self.limits, store=self.store, tenant=generation.tenant)
         final_verdict = verdicts[-1].event
         replacement = ReplacementEvent(
             id=derive_id(generation.id, "replacement"),
@@ -193,7 +197,8 @@ class CorrectStage:
         best = best_attempt(outcome.attempts) if outcome is not None else None
         candidate = None
         if best is not None and best.report is not None and best.candidate is not None:
-            ref = ImageRef.from_bytes(best.report.encoded, limits=self.limits, store=self.store, tenant=generation.tenant)
+            with counting_store_failures("put"):
+                ref = ImageRef.from_bytes(best.report.encoded, limits=self.limits, store=self.store, tenant=generation.tenant)
             verdict = next(p.event for p in verdicts if isinstance(p.event, VerdictEvent) and p.event.attempt == best.attempt)
             assert isinstance(verdict, VerdictEvent)
             candidate = ReviewCandidate(

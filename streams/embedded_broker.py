@@ -10,9 +10,10 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from swerve.errors import BrokerError
 
@@ -79,17 +80,22 @@ class EmbeddedBroker:
         finally:
             if self.log_path:
                 output.close()  # type: ignore[union-attr]
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise BrokerError(f"the embedded broker exited with code {self._process.returncode} on {url}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return self.bootstrap
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise BrokerError(f"the embedded broker did not listen on {url} within {timeout_s}s")
+        process = self._process
+
+        def listening() -> str:
+            if process.poll() is not None:  # a BrokerError is not retried: the broker is gone
+                raise BrokerError(f"the embedded broker exited with code {process.returncode} on {url}")
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return self.bootstrap
+
+        # Refused until the broker listens: try every 50 ms for timeout_s.
+        retrying = Retrying(stop=stop_after_delay(timeout_s), wait=wait_fixed(0.05),
+                            retry=retry_if_exception_type(OSError), reraise=True)
+        try:
+            return retrying(listening)
+        except OSError as exc:
+            self.stop()
+            raise BrokerError(f"the embedded broker did not listen on {url} within {timeout_s}s") from exc
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the broker: SIGTERM, then SIGKILL if it does not exit in time."""

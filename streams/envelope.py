@@ -4,13 +4,24 @@ are ``ce_*`` headers, and W3C ``traceparent`` travels beside them.
 ``encode`` turns a contract model into key, value and headers; ``decode`` does the reverse and
 raises a named ``InvalidInputError`` for anything that can never succeed (not UTF-8, not JSON,
 wrong schema), so the agent can route it to the DLQ. No broker code lives here.
+
+Why not the ``cloudevents`` package's Kafka binding (``cloudevents.core.bindings.kafka``,
+2.2.0, ``to_binary``/``from_binary``): measured with ``benchmarks/envelope_codec.py`` on a
+``GenerationEvent`` by reference (505-byte body, best of 5 x 20,000, 2 shared cores), it costs
+7.3 us to encode against 3.5 here (2.1x) and 15.1 us to decode against 5.5 (2.8x): a
+``CloudEvent`` object is built and validated, ``ce_time`` is parsed with dateutil, and the body
+goes through ``json`` before pydantic sees it. And it does not keep the poison-message
+contract: ``from_binary`` refuses a message without every required ``ce_*`` header (swerve
+accepts them, checking ``ce_type`` and ``ce_id`` when present), returns a value that is not
+UTF-8 or not JSON as bytes or text instead of failing, and lets ``RecursionError``,
+``UnicodeDecodeError`` (a header) and ``ValueError`` (a ``ce_time`` swerve never reads) out
+unnamed. Headers are a ``dict`` there, a list on the wire. So the binding stays written here,
+to the same spec (CloudEvents Kafka protocol binding 1.0, binary content mode).
 """
 
 from __future__ import annotations
 
 import json
-import re
-import secrets
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -18,11 +29,11 @@ from pydantic import ValidationError
 
 from swerve.errors import MalformedEventError, SchemaViolationError
 from swerve.streams.events import EVENT_TYPES, SwerveEvent
+from swerve.streams.tracing import W3C, fresh_trace
 
 CE_SPECVERSION = "1.0"
 CE_SOURCE = "/swerve"
 CONTENT_TYPE = "application/json"
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 Headers = list[tuple[str, bytes]]
 
@@ -36,17 +47,17 @@ class EncodedEvent:
     headers: Headers
 
 
-def new_traceparent() -> str:
-    """A fresh W3C trace context (version 00, sampled)."""
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+def current_traceparent() -> str:
+    """The W3C ``traceparent`` of the current span, written by OpenTelemetry's propagator.
 
-
-def child_traceparent(parent: str | None) -> str:
-    """Keep the trace id of ``parent`` with a new span id; start a trace if there is none."""
-    match = _TRACEPARENT.match(parent or "")
-    if match is None:
-        return new_traceparent()
-    return f"00-{match.group(1)}-{secrets.token_hex(8)}-{match.group(3)}"
+    Outside any span (a producer that traces nothing) it is a new, sampled trace, so every
+    event swerve writes carries a valid one.
+    """
+    carrier: dict[str, str] = {}
+    W3C.inject(carrier)
+    if "traceparent" not in carrier:
+        W3C.inject(carrier, context=fresh_trace())
+    return carrier["traceparent"]
 
 
 def encode(event: SwerveEvent, *, source: str = CE_SOURCE, traceparent: str | None = None) -> EncodedEvent:
@@ -59,7 +70,7 @@ def encode(event: SwerveEvent, *, source: str = CE_SOURCE, traceparent: str | No
         ("ce_time", event.created_at.isoformat().encode()),
         ("ce_subject", event.request_id.encode()),
         ("content-type", CONTENT_TYPE.encode()),
-        ("traceparent", (traceparent or new_traceparent()).encode()),
+        ("traceparent", (traceparent or current_traceparent()).encode()),
     ]
     return EncodedEvent(key=event.request_id.encode(), value=event.model_dump_json().encode(), headers=headers)
 

@@ -26,6 +26,7 @@ after that is taken as new. Nothing here judges or publishes outputs.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import logging
@@ -197,7 +198,9 @@ class IdentityClaims:
         except BaseException:
             await self.stop()
             raise
-        self._reader = asyncio.get_running_loop().create_task(self._read(consumer), name=f"claims-reader {self.topic}")
+        # A context of its own: the reader outlives the batch (and its trace) whose claim started it.
+        self._reader = asyncio.get_running_loop().create_task(
+            self._read(consumer), name=f"claims-reader {self.topic}", context=contextvars.Context())
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         while True:

@@ -2,7 +2,8 @@
 
 Every failure here is an ``InvalidInputError`` (malformed, schema, media), which the agent
 routes to the DLQ with its reason, except ``StoreUnavailableError``: the image store did not
-answer, and the batch is retried instead.
+answer, and the batch is retried instead. Failed store reads are counted
+(``swerve_store_failures_total{operation="get"}``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from swerve.media import ImageStore, MediaLimits, decode_image
 from swerve.streams.detect_stage import DecodedGeneration
 from swerve.streams.envelope import decode
 from swerve.streams.events import FlaggedEvent, GenerationEvent, PromptEvent
+from swerve.streams.metrics import counting_store_failures
 from swerve.streams.tenant_rules import bind_tenant
 
 
@@ -31,7 +33,8 @@ def decode_generation(
     assert isinstance(event, GenerationEvent)
     event = bind_tenant(event, pinned_tenant)
     try:
-        image = decode_image(event.image, limits, store)
+        with counting_store_failures("get"):
+            image = decode_image(event.image, limits, store)
     except InvalidInputError as exc:
         exc.event_id = exc.event_id or event.id
         raise
@@ -58,7 +61,8 @@ def decode_flagged(
     event = bind_tenant(event, pinned_tenant)
     event = event.model_copy(update={"generation": bind_tenant(event.generation, pinned_tenant)})
     try:
-        image = decode_image(event.generation.image, limits, store)
+        with counting_store_failures("get"):
+            image = decode_image(event.generation.image, limits, store)
     except InvalidInputError as exc:
         exc.event_id = exc.event_id or event.id
         raise

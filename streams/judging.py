@@ -3,7 +3,8 @@
 ``Judge`` keeps one instance of each configured detector (they may hold models and indexes)
 and decides each sample: an error follows ``on_detector_error`` (fail closed by default), a
 flag follows the detector's ``on_flag``, and the strongest action wins
-(block > review > correct > pass).
+(block > review > correct > pass). Each detector call is observed (``stage_telemetry``: a
+span and its metrics).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Sequence
 
 from swerve.detectors.protocol import Detector, Sample
 from swerve.detectors.registry import build_detector
-from swerve.detectors.runner import DetectorFailure, DetectorResult, run_detectors
+from swerve.detectors.runner import DetectorFailure, DetectorObserver, DetectorResult, run_detectors
 from swerve.streams.events import Decision, DetectorScore
 from swerve.streams.policy import DetectorSpec, Rules
+from swerve.streams.stage_telemetry import observe_detector_call
 
 _STRENGTH: dict[str, int] = {"pass": 0, "correct": 1, "review": 2, "block": 3}
 
@@ -77,11 +79,17 @@ def decide(scores: Sequence[DetectorScore]) -> tuple[Decision, list[str]]:
 
 
 class Judge:
-    """Runs a rule set's detectors over samples and decides each one."""
+    """Runs a rule set's detectors over samples and decides each one.
 
-    def __init__(self) -> None:
+    Args:
+        observe: entered around each detector's call on a batch; by default a span and the
+            ``swerve_detector_*`` metrics.
+    """
+
+    def __init__(self, observe: DetectorObserver = observe_detector_call) -> None:
         self._detectors: dict[str, Detector] = {}
         self._lock = Lock()
+        self._observe = observe
 
     def detector(self, spec: DetectorSpec) -> Detector:
         """The shared instance for ``spec``, built on first use."""
@@ -91,13 +99,19 @@ class Judge:
                 self._detectors[key] = build_detector(spec.kind, spec.name, dict(spec.params))
             return self._detectors[key]
 
+    def index_versions(self) -> list[str]:
+        """The index versions of the detectors built so far (memorization detectors carry one), sorted."""
+        with self._lock:
+            detectors = list(self._detectors.values())
+        return sorted({v for d in detectors if (v := getattr(d, "index_version", None))})
+
     def judge(self, rules: Rules, samples: Sequence[Sample], specs: Sequence[DetectorSpec] | None = None) -> list[Judgement]:
         """Decide every sample under ``rules``, with ``specs`` (default: the image detectors)."""
         specs = rules.detectors if specs is None else specs
         detectors = [self.detector(spec) for spec in specs]
         index_versions = sorted({v for d in detectors if (v := getattr(d, "index_version", None))})
         judgements = []
-        for results in run_detectors(detectors, samples):
+        for results in run_detectors(detectors, samples, self._observe):
             scores = [score_record(result, spec, rules) for result, spec in zip(results, specs)]
             decision, reasons = decide(scores)
             judgements.append(Judgement(decision, reasons, scores, ",".join(index_versions) or None))

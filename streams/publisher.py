@@ -2,6 +2,9 @@
 
 The agent returns from its loop body only after ``publish`` returns, and faust acks (and
 later commits) the input only then: that is what makes processing at-least-once.
+
+One ``swerve.publish`` span covers a batch's sends; each publication's ``traceparent`` is
+injected (``envelope.encode``) from its input's context, so it continues its input's trace.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ import asyncio
 from typing import Any, Callable, Mapping, Sequence
 
 import faust
+from opentelemetry.context import Context
 
 from swerve.streams.dead_letters import Origin, dead_letter
-from swerve.streams.envelope import EncodedEvent, child_traceparent, encode
+from swerve.streams.envelope import EncodedEvent, encode
 from swerve.streams.events import AuditEvent, DeadLetterPosition
 from swerve.streams.metrics import DLQ
 from swerve.streams.publication import Publication
+from swerve.streams.tracing import publish_span, under
 
 
 def message_headers(message: Any) -> list[tuple[str, bytes]]:
@@ -24,13 +29,6 @@ def message_headers(message: Any) -> list[tuple[str, bytes]]:
     if isinstance(headers, Mapping):
         return [(str(k), bytes(v) if v is not None else b"") for k, v in headers.items()]
     return [(str(k), bytes(v) if v is not None else b"") for k, v in headers]
-
-
-def incoming_traceparent(headers: Sequence[tuple[str, bytes]]) -> str | None:
-    for name, raw in headers:
-        if name == "traceparent":
-            return raw.decode("ascii", errors="replace")
-    return None
 
 
 # The hook that signs an audit event just before it is sent (``swerve.audit.signing.AuditSigner``).
@@ -55,21 +53,27 @@ class Publisher:
     async def _send(self, topic: str, encoded: EncodedEvent) -> Any:
         return await self.topics[topic].send(key=encoded.key, value=encoded.value, headers=encoded.headers)
 
-    async def publish(self, publications: Sequence[Publication], parent_traceparent: str | None) -> None:
-        """Send every publication, then wait for all acknowledgements (raises if any failed)."""
-        await self.publish_batch([(publications, parent_traceparent)])
+    async def publish(self, publications: Sequence[Publication], parent: Context | None) -> None:
+        """Send every publication, then wait for all acknowledgements (raises if any failed).
 
-    async def publish_batch(self, groups: Sequence[tuple[Sequence[Publication], str | None]]) -> None:
-        """Send the publications of several inputs, each under its input's trace, then await every ack."""
-        pending = []
-        for publications, parent in groups:
-            for publication in publications:
-                event = publication.event
-                if publication.topic == "audit" and self.sign_audit is not None and isinstance(event, AuditEvent):
-                    event = self.sign_audit(event)
-                encoded = encode(event, source=self.source, traceparent=child_traceparent(parent))
-                pending.append(await self._send(publication.topic, encoded))
-        await asyncio.gather(*pending)
+        ``parent`` is the trace context the publications continue (their input's); with None
+        they are children of the publish span (in the current trace, or a new one).
+        """
+        await self.publish_batch([(publications, parent)])
+
+    async def publish_batch(self, groups: Sequence[tuple[Sequence[Publication], Context | None]]) -> None:
+        """Send the publications of several inputs, each under its input's trace context, then await every ack."""
+        topics = [p.topic for publications, _ in groups for p in publications]
+        with publish_span(topics, len(topics)):
+            pending = []
+            for publications, parent in groups:
+                with under(parent):
+                    for publication in publications:
+                        event = publication.event
+                        if publication.topic == "audit" and self.sign_audit is not None and isinstance(event, AuditEvent):
+                            event = self.sign_audit(event)
+                        pending.append(await self._send(publication.topic, encode(event, source=self.source)))
+            await asyncio.gather(*pending)
 
     async def dead_letter(self, event: faust.EventT, error: BaseException, stage: str) -> DeadLetterPosition:
         """Send the original message to the DLQ with its origin and the error; return where it landed once acked."""

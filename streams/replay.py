@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from swerve.audit.signing import audit_signer
 from swerve.errors import InvalidInputError
+from swerve.index.threads import configure_faiss_threads
 from swerve.media import decode_image
 from swerve.streams.admin import ensure_topics
 from swerve.streams.detect_stage import DecodedGeneration, detect
@@ -78,6 +79,7 @@ async def replay(settings: Settings, policy: Policy, source: str, into_prefix: s
     producer = AIOKafkaProducer(acks="all", max_request_size=settings.media.max_bytes + 1024 * 1024, **settings.kafka.aiokafka_kwargs())
     await consumer.start()
     await producer.start()
+    configure_faiss_threads(settings.faiss_threads)  # before a detector opens an index
     judge, into = Judge(), TopicNames(into_prefix)
     # Replayed decisions are signed like the workers' own, so `swerve audit sync` admits them.
     sign_audit = audit_signer(settings.audit.signing_key_path)

@@ -1,21 +1,26 @@
 """Runtime settings of the swerve workers and CLI, read from ``SWERVE_*`` environment variables.
 
 Every knob an operator may turn lives here, with its default and its variable name, so the
-Helm chart and the docs can point at one place. This module must never open a connection.
+Helm chart and the docs can point at one place. ``Settings`` is a pydantic-settings
+``BaseSettings``: ``SWERVE_<FIELD>`` for a top-level setting, ``SWERVE_<MODEL>_<FIELD>`` for a
+nested model's (``SWERVE_KAFKA_BOOTSTRAP``), read by ``settings_source.SwerveEnvironment``
+(empty means unset, tuples are comma lists). This module must never open a connection.
 """
 
 from __future__ import annotations
 
-import os
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from swerve.errors import ConfigurationError
 from swerve.media import MediaLimits
 from swerve.media.confinement import covers
+from swerve.streams.settings_source import SwerveEnvironment, read_settings
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 # Mechanisms that work with a username and password; OAUTHBEARER and GSSAPI need more than
@@ -143,8 +148,34 @@ class AuditSettings(BaseModel):
     trusted_keys_dir: Path | None = None
 
 
-class Settings(BaseModel):
-    """All swerve settings. Build with :meth:`from_env`."""
+class TracingSettings(BaseModel):
+    """OpenTelemetry tracing of the workers (docs/operations.md, "Tracing"): ``SWERVE_TRACING_*``.
+
+    Spans are made whatever the exporter, so trace ids flow from inputs to outputs; ``none``
+    (the default) sends them nowhere.
+    """
+
+    exporter: Literal["none", "otlp"] = "none"
+    # The full URL of an OTLP/HTTP traces endpoint, e.g. http://otel-collector:4318/v1/traces.
+    # Unset: the exporter's own OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, else http://localhost:4318/v1/traces.
+    otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    # The service.name of the spans; unset: swerve-<role> (swerve-detect, swerve-correct, ...).
+    service_name: str | None = Field(default=None, min_length=1)
+    # The share of new traces recorded (1: all, 0: none); a trace an input arrives with keeps
+    # the sampling decision of its traceparent.
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+
+
+class Settings(BaseSettings):
+    """All swerve settings. Build with :meth:`from_env`.
+
+    Constructed directly (``Settings(data_dir=...)``), it reads ``os.environ`` for whatever the
+    arguments leave out, as any ``BaseSettings``; ``from_env(environ)`` reads only ``environ``.
+    """
+
+    # Nested models are SWERVE_<MODEL>_<FIELD>: split once after the prefix, because field names
+    # have underscores of their own (SWERVE_WORKER_DETECT_BATCH_SIZE).
+    model_config = SettingsConfigDict(env_prefix="SWERVE_", env_nested_delimiter="_", env_nested_max_split=1)
 
     kafka: KafkaSettings = KafkaSettings()
     worker: WorkerSettings = WorkerSettings()
@@ -154,6 +185,12 @@ class Settings(BaseModel):
     media: MediaLimits = MediaLimits()
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / ".swerve")
     audit: AuditSettings = AuditSettings()
+    tracing: TracingSettings = TracingSettings()
+    # SWERVE_FAISS_THREADS: faiss's OpenMP threads, process-wide (torch's OpenMP included).
+    # Unset: the CPUs this process may use, its container's CPU quota included
+    # (swerve.index.cpu_quota.available_cpus). Entry points hand it to
+    # swerve.index.threads.configure_faiss_threads; the index never reads the environment.
+    faiss_threads: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _confine_references(self) -> Settings:
@@ -176,36 +213,24 @@ class Settings(BaseModel):
         return self
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
-        """Read ``SWERVE_*`` variables; unset ones keep their defaults.
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments first, then os.environ under swerve's rules; no .env file, no secrets folder.
+        return init_settings, SwerveEnvironment(settings_cls)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read ``SWERVE_*`` variables from ``environ`` (default ``os.environ``); unset ones keep their defaults.
 
         ``SWERVE_KAFKA_BOOTSTRAP`` points every worker and CLI command at a real cluster.
+
+        Raises:
+            ConfigurationError: a value is invalid; the message names its variable.
         """
-        env = dict(os.environ if environ is None else environ)
-
-        def pick(prefix: str, model: type[BaseModel]) -> dict[str, Any]:
-            """Fields of ``model`` set in the environment; empty means unset, tuples are comma lists."""
-            picked: dict[str, Any] = {}
-            for name, field in model.model_fields.items():
-                raw = env.get(f"{prefix}{name.upper()}", "").strip()
-                if not raw:
-                    continue
-                is_tuple = "tuple" in str(field.annotation)
-                picked[name] = tuple(item.strip() for item in raw.split(",") if item.strip()) if is_tuple else raw
-            return picked
-
-        top: dict[str, Any] = {
-            "kafka": pick("SWERVE_KAFKA_", KafkaSettings),
-            "worker": pick("SWERVE_WORKER_", WorkerSettings),
-            "media": pick("SWERVE_MEDIA_", MediaLimits),
-            "audit": pick("SWERVE_AUDIT_", AuditSettings),
-        }
-        for name in ("topic_prefix", "policy_path", "image_store_uri", "data_dir"):
-            if env.get(f"SWERVE_{name.upper()}", "").strip():
-                top[name] = env[f"SWERVE_{name.upper()}"].strip()
-        try:
-            return cls.model_validate(top)
-        except ValidationError as exc:
-            # A check across settings (e.g. the store against the allowed bases) has no field: its message names the variables.
-            problems = "; ".join((f"SWERVE_{'_'.join(map(str, e['loc'])).upper()}: " if e["loc"] else "") + e["msg"] for e in exc.errors())
-            raise ConfigurationError(f"invalid swerve settings: {problems}") from exc
+        return read_settings(cls, environ, "swerve settings")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_fixed
 
 from swerve.errors import InvalidInputError
 from swerve.streams.envelope import EncodedEvent, decode, encode, header_map
@@ -74,6 +75,21 @@ async def publish_events(settings: Settings, short_topic: str, events: Sequence[
     return await publish_raw(settings, topic, [encode(event, source="/swerve/cli") for event in events])
 
 
+async def _refreshed_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int] | None:
+    """``topic``'s partitions after refreshing the metadata, retried for about 5 s while the
+    broker does not list them yet (a topic created just now); None if it never does."""
+
+    async def refreshed() -> set[int] | None:
+        await consumer._client.force_metadata_update()  # metadata is fetched once at start
+        found: set[int] | None = consumer.partitions_for_topic(topic)
+        return found
+
+    retrying = AsyncRetrying(stop=stop_after_attempt(50), wait=wait_fixed(0.1),
+                             retry=retry_if_result(lambda found: not found), retry_error_callback=lambda _: None)
+    partitions: set[int] | None = await retrying(refreshed)
+    return partitions
+
+
 async def read_topic(
     settings: Settings,
     topic: str,
@@ -92,13 +108,7 @@ async def read_topic(
     consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **settings.kafka.aiokafka_kwargs())
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        for _ in range(50):
-            if partitions:
-                break
-            await asyncio.sleep(0.1)
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
+        partitions = consumer.partitions_for_topic(topic) or await _refreshed_partitions(consumer, topic)
         if not partitions:
             raise KeyError(f"topic {topic} does not exist on {settings.kafka.bootstrap}")
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]

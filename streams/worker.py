@@ -4,7 +4,8 @@ faust's ``Worker`` owns the event loop and stops cleanly on SIGINT and SIGTERM, 
 what has been acknowledged. Beside the agents runs a ``BrokerWatch`` (``broker_watch``): it
 probes the broker for ``/readyz`` and ``/healthz``, recreates topics a restarted broker lost,
 and ends the worker with a code from ``exit_codes`` when it must not go on. The log handlers
-drop repeats of the client libraries' warnings and errors (``log_rate_limit``).
+drop repeats of the client libraries' warnings and errors (``log_rate_limit``). Tracing is set
+up from ``SWERVE_TRACING_*`` before the app is built (``tracing_setup``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from swerve.streams.broker_probe import BrokerProbe
 from swerve.streams.broker_watch import BrokerWatch, check_watch_settings
 from swerve.streams.json_logs import logging_config
 from swerve.streams.log_rate_limit import RepeatedRecordFilter
-from swerve.streams.metrics import HEALTH, clear_lag, serve_metrics
+from swerve.streams.metrics import HEALTH, clear_lag, resume_lag, serve_metrics
 from swerve.streams.policy import PASS_EVERYTHING, Policy, load_policy
 from swerve.streams.settings import Settings
 from swerve.streams.supervision import halt
 from swerve.streams.topics import TopicNames
+from swerve.streams.tracing_setup import configure_tracing
 from swerve.streams.worker_health import Partition
 
 
@@ -82,12 +84,21 @@ def install_broker_watch(app: faust.App, settings: Settings) -> BrokerWatch:
     probe = BrokerProbe(settings.kafka, settings.worker.app_id, settings.worker.probe_timeout_s)
     watch = BrokerWatch(settings, HEALTH, probe, lambda: consumer_view(app), halt)
     app.service(watch)  # faust starts and stops it with the app (an instance is accepted as well as a class)
+    track_lag_ownership(app)
+    return watch
+
+
+def track_lag_ownership(app: faust.App) -> None:
+    """Drop the ``swerve_consumer_lag`` series of revoked partitions, and record lag again for assigned ones."""
 
     async def forget_revoked_lag(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
         clear_lag((tp.topic, tp.partition) for tp in revoked)
 
+    async def resume_assigned_lag(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
+        resume_lag((tp.topic, tp.partition) for tp in assigned)
+
     app.on_partitions_revoked.connect(forget_revoked_lag)
-    return watch
+    app.on_partitions_assigned.connect(resume_assigned_lag)
 
 
 def prepare_topics(settings: Settings) -> None:
@@ -121,6 +132,7 @@ def run_worker(settings: Settings, role: Role, *, loglevel: str = "info", metric
     check_watch_settings(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     prepare_topics(settings)
+    configure_tracing(settings.tracing, role)
     app = build_worker_app(settings, role)
     HEALTH.configure(stall_timeout_s=settings.worker.stall_timeout_s)
     install_broker_watch(app, settings)

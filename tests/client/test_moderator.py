@@ -24,6 +24,7 @@ from swerve.audit.signing import generate_key_pair
 from swerve.client import Moderator, Outcome, delivered_images, moderate_pipeline_output
 from swerve.client.diffusers_integration import pipeline_requests
 from swerve.errors import PolicyError, ConfigurationError, IdConflictError, MediaError
+from swerve.index import configure_faiss_threads
 from swerve.media import sha256_hex
 from swerve.cli.audit import app as audit_cli
 from swerve.streams.embedded_defaults import TOY_POLICY, ensure_toy_index, toy_embedder_params
@@ -54,8 +55,11 @@ def toy_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToyWorld]:
         # 2-core machine two threads wait on each other (50 s instead of 0.3 s per image).
         patch.setenv("SWERVE_FAISS_THREADS", "1")
         torch.set_num_threads(1)
-        # The index lives in the default data dir, built once and reused by every run.
+        # The index lives in the default data dir, built once and reused by every run. Settings()
+        # reads the variable (so does the Moderator's); the build below runs before any Moderator
+        # hands it to the index, so the fixture does it, as an entry point would.
         data_dir = Settings().data_dir
+        configure_faiss_threads(Settings().faiss_threads)
         ensure_toy_index(data_dir)
         tmp = tmp_path_factory.mktemp("moderator")
         private_key, public_key = generate_key_pair(tmp / "keys")
@@ -66,6 +70,7 @@ def toy_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToyWorld]:
         output = pipe(prompt=[MEMORIZED, ORDINARY], num_inference_steps=DEFAULT_STEPS, guidance_scale=DEFAULT_GUIDANCE_SCALE,
                       generator=[torch.Generator(device="cpu").manual_seed(0) for _ in range(2)])
         yield ToyWorld(settings, public_key, tmp / "ledger.sqlite", output)
+    configure_faiss_threads(None)
     torch.set_num_threads(threads)
 
 

@@ -1,8 +1,9 @@
 """The SDK against the real thing: a Tansu broker and a `swerve worker` process.
 
 Given a worker, a clean image comes back as the original and a blocklisted one as its mirrored
-replacement, many calls share the client's one consumer, a timeout loses nothing, and the
-blocking wrapper works from inside a running event loop (as in Jupyter)."""
+replacement, many calls share the client's one consumer, a timeout loses nothing, the trace a
+call is made in goes on through detect and correct, and the blocking wrapper works from inside a
+running event loop (as in Jupyter)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ from typing import Any, Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from PIL import Image, ImageOps
 
 from swerve.client import ModerationRequest, ModerationTimeoutError, Outcome, Swerve, SwerveSync
 from swerve.media import sha256_hex
+from swerve.streams.envelope import header_map
 from swerve.streams.settings import Settings
+from swerve.streams.topic_io import collect
+from swerve.streams.topics import TopicNames
 
 from ..integration.builders import blocklist_policy
 from .builders import png
@@ -45,6 +51,16 @@ def rgb(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data)).convert("RGB")
 
 
+def trace_ids(settings: Settings, *short_topics: str) -> dict[str, set[str]]:
+    """The trace ids each request's records carry, over ``short_topics``."""
+    topics = TopicNames(settings.topic_prefix)
+    found: dict[str, set[str]] = {}
+    for short in short_topics:
+        for record in asyncio.run(collect(settings, getattr(topics, short), idle_timeout_s=0.5)):
+            found.setdefault((record.key or b"").decode(), set()).add(header_map(record.headers)["traceparent"].split("-")[1])
+    return found
+
+
 def test_given_a_worker_then_clean_is_original_and_blocklisted_is_its_mirror_through_one_consumer(
     swerve_env: dict[str, str], settings: Settings, start_worker: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -56,12 +72,18 @@ def test_given_a_worker_then_clean_is_original_and_blocklisted_is_its_mirror_thr
     worker = start_worker(SWERVE_POLICY_PATH=str(policy), **small_inline)
     client_settings = Settings.from_env({**swerve_env, **small_inline})
     consumers, producers = count_starts(monkeypatch, AIOKafkaConsumer), count_starts(monkeypatch, AIOKafkaProducer)
+    # ... and an application that traces (the SDK's tracer provider in this process)
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(TracerProvider())
+    application_traces: list[str] = []
 
     async def scenario() -> tuple[Outcome, Outcome, list[Outcome], list[Any]]:
         async with Swerve(client_settings) as swerve:
-            # When a clean image and a blocklisted one are moderated
+            # When a clean image and a blocklisted one are moderated, the blocklisted one in the application's span
             clean = await swerve.moderate(png(1), prompt="a clean image", seed=1, timeout=FIRST_CALL_TIMEOUT_S)
-            replaced = await swerve.moderate(flagged, prompt="a taken-down image", seed=2, request_id="sdk-flagged")
+            with trace.get_tracer("application").start_as_current_span("handle upload") as span:
+                application_traces.append(trace.format_trace_id(span.get_span_context().trace_id))
+                replaced = await swerve.moderate(flagged, prompt="a taken-down image", seed=2, request_id="sdk-flagged")
             # ... and ten calls at once, then a batch with a flagged item among clean ones
             ten = await asyncio.gather(*(
                 swerve.moderate(png(10 + i), prompt=f"image {i}", seed=i, request_id=f"sdk-ten-{i}") for i in range(10)
@@ -92,6 +114,12 @@ def test_given_a_worker_then_clean_is_original_and_blocklisted_is_its_mirror_thr
     ]
     # ... and thirteen calls and a batch went through one consumer and one producer
     assert (len(consumers), len(producers)) == (1, 1)
+    # ... the application's trace went on through detect and correct, to the replacement's delivery
+    traced = trace_ids(client_settings, "generations", "verdicts", "flagged", "replacements", "delivery")
+    assert traced["sdk-flagged"] == set(application_traces)
+    # ... and each call made outside a span started a trace of its own, which its outputs continue
+    assert all(len(traced[f"sdk-ten-{i}"]) == 1 for i in range(10))
+    assert len(set().union(*(traced[f"sdk-ten-{i}"] for i in range(10)))) == 10
 
 
 def test_given_no_worker_when_a_call_times_out_then_outcome_returns_it_once_a_worker_runs(

@@ -3,8 +3,8 @@ rendered offline with helm-python-sdk.
 
 Given prometheusRule.enabled and dashboard.enabled, when the chart renders, then every PromQL
 expression names only metrics the workers export (streams/metrics.py) or, in the dashboard
-alone, the planned ones below, with label values the code really sets; and the series they
-select are this release's.
+alone, planned ones (none at present), with label values the code really sets; and the series
+they select are this release's.
 """
 
 from __future__ import annotations
@@ -22,13 +22,9 @@ from swerve.streams import events, metrics
 from tests.deploy.test_helm_chart import CHART_DIR, one
 from tests.deploy.test_helm_scaling import render
 
-# Metrics another change will add; the dashboard may show them (no data until then), alerts may not.
-PLANNED = {
-    "swerve_detector_seconds": "histogram",
-    "swerve_detector_errors_total": "counter",
-    "swerve_store_failures_total": "counter",
-    "swerve_build_info": "gauge",
-}
+# Metrics another change will add; the dashboard may show them (no data until then, in panels whose
+# title says "planned"), alerts may not. Name: Prometheus type.
+PLANNED: dict[str, str] = {}
 WATCHED = {"prometheusRule": {"enabled": True}, "dashboard": {"enabled": True}}
 
 
@@ -97,7 +93,22 @@ def dashboard_exprs(dashboard: dict[str, Any]) -> list[str]:
 def test_given_the_metrics_module_then_the_known_series_are_what_the_chart_expects() -> None:
     # A guard on the test itself: a renamed metric must fail here, not pass silently.
     assert {"swerve_events_total", "swerve_dlq_total", "swerve_outcomes_total", "swerve_consumer_lag",
-            "swerve_stage_seconds_bucket", "swerve_correction_attempts_bucket"} <= EXISTING
+            "swerve_stage_seconds_bucket", "swerve_correction_attempts_bucket", "swerve_detector_seconds_bucket",
+            "swerve_detector_errors_total", "swerve_store_failures_total", "swerve_build_info"} <= EXISTING
+
+
+def test_given_the_metrics_module_then_names_follow_prometheus_conventions() -> None:
+    # (prometheus_client exposes every counter as <name>_total.) A duration is in _seconds, never
+    # milliseconds; the one histogram without a unit counts attempts, and the info gauge ends _info.
+    for collector in vars(metrics).values():
+        if isinstance(collector, MetricWrapperBase):
+            for family in collector.describe():
+                assert family.name.startswith("swerve_"), family.name
+                assert "_ms" not in family.name and "millis" not in family.name, family.name
+                if family.type == "histogram" and family.name != "swerve_correction_attempts":
+                    assert family.name.endswith("_seconds"), f"{family.name}: a histogram of durations names its unit"
+    assert {"swerve_build_info", "swerve_consumer_lag"} == {f.name for c in vars(metrics).values()
+                                                          if isinstance(c, MetricWrapperBase) for f in c.describe() if f.type == "gauge"}
 
 
 def test_given_defaults_then_neither_alerts_nor_dashboard_are_rendered(chart: Any) -> None:
@@ -191,7 +202,9 @@ def test_given_a_dashboard_namespace_uid_and_title_then_they_are_used(chart: Any
 def test_given_the_dashboard_then_it_shows_latency_rates_corrections_lag_and_dlq(chart: Any) -> None:
     text = "\n".join(dashboard_exprs(dashboard_of(render(chart, WATCHED))))
     for series in ("swerve_stage_seconds_bucket", "swerve_events_total", "swerve_outcomes_total",
-                   "swerve_correction_attempts_bucket", "swerve_consumer_lag", "swerve_dlq_total"):
+                   "swerve_correction_attempts_bucket", "swerve_consumer_lag", "swerve_dlq_total",
+                   "swerve_detector_seconds_bucket", "swerve_detector_errors_total", "swerve_store_failures_total",
+                   "swerve_build_info"):
         assert series in text
     assert "histogram_quantile(0.99" in text
     assert {"blocked", "replacement"} <= matchers(text, "outcome")

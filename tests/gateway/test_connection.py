@@ -3,7 +3,12 @@ before it connects, and broken (liveness fails) once its delivery reader stopped
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import httpx
+import pytest
+from aiokafka.errors import KafkaConnectionError
 
 from swerve.errors import BrokerUnavailableError
 from swerve.gateway.connection import SdkConnection
@@ -42,3 +47,29 @@ def test_given_a_stopped_delivery_reader_then_the_gateway_reports_itself_broken(
 
     assert alive.status_code == 503
     assert alive.json() == {"status": "broken", "detail": "the reader of t.delivery stopped (KafkaError: gone) (stage=delivery)"}
+
+
+def test_given_a_broker_that_answers_on_the_second_try_then_the_client_starts_and_the_problem_was_reported(
+        offline: OfflineGateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    connection: SdkConnection = offline.app().state.connection
+    problems: list[str] = []
+
+    async def start() -> None:
+        if not problems:
+            problems.append(connection._problem)
+            raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 9)]")
+
+    monkeypatch.setattr(connection.client, "start", start)
+
+    async def connect() -> tuple[bool, str]:
+        connection.start()
+        assert connection._task is not None
+        await asyncio.wait_for(connection._task, timeout=5)
+        return connection.started, connection._problem
+
+    with caplog.at_level(logging.WARNING, logger="swerve.gateway"):
+        started, problem = asyncio.run(connect())
+
+    assert started
+    assert "KafkaConnectionError" in problem and "Unable to bootstrap" in problem, "the reason stays for /readyz meanwhile"
+    assert "retrying in 0.5 s" in caplog.text, "the first wait is the shortest"

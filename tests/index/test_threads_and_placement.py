@@ -8,22 +8,30 @@ import time
 import faiss
 import pytest
 from swerve.errors import ConfigurationError
-from swerve.index import gpu_count, set_faiss_threads
+from swerve.index import available_cpus, configure_faiss_threads, gpu_count, set_faiss_threads
 from swerve.index.gpu import resolve_placement
 from swerve.index.rw_lock import ReadWriteLock
+from swerve.streams.settings import Settings
 
 
-def test_given_a_count_or_the_environment_when_setting_threads_then_faiss_uses_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_given_a_count_or_the_settings_when_setting_threads_then_faiss_uses_it() -> None:
     assert set_faiss_threads(1) == 1 and faiss.omp_get_max_threads() == 1
-    monkeypatch.setenv("SWERVE_FAISS_THREADS", "2")
-    assert set_faiss_threads() == 2
-    monkeypatch.setenv("SWERVE_FAISS_THREADS", "many")
-    with pytest.raises(ConfigurationError, match="SWERVE_FAISS_THREADS"):
-        set_faiss_threads()
-    with pytest.raises(ConfigurationError):
-        set_faiss_threads(0)
-    set_faiss_threads(1)
+    # The index never reads the environment: an entry point hands it SWERVE_FAISS_THREADS.
+    configure_faiss_threads(Settings.from_env({"SWERVE_FAISS_THREADS": "2"}).faiss_threads)
+    try:
+        assert set_faiss_threads() == 2 and faiss.omp_get_max_threads() == 2
+        assert set_faiss_threads(1) == 1, "an explicit count still wins"
+        configure_faiss_threads(Settings.from_env({}).faiss_threads)
+        assert set_faiss_threads() == available_cpus(), "unset: the CPUs this process may use"
+        with pytest.raises(ConfigurationError, match="SWERVE_FAISS_THREADS"):
+            Settings.from_env({"SWERVE_FAISS_THREADS": "many"})
+        with pytest.raises(ConfigurationError):
+            set_faiss_threads(0)
+        with pytest.raises(ConfigurationError):
+            configure_faiss_threads(0)
+    finally:
+        configure_faiss_threads(None)
+        set_faiss_threads(1)
 
 
 def test_given_no_gpu_when_placing_then_auto_is_cpu_and_requiring_a_gpu_is_an_error() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from swerve.errors import MalformedEventError, SchemaViolationError
 from swerve.media import ImageRef
-from swerve.streams.envelope import child_traceparent, decode, encode, header_map
+from swerve.streams.envelope import decode, encode, header_map
 from swerve.streams.events import DeliveryEvent, GenerationEvent
 
 from .builders import tiny_png
@@ -34,13 +34,6 @@ def test_given_an_encoded_event_when_decoded_then_it_round_trips() -> None:
     event = make_generation()
     encoded = encode(event)
     assert decode(encoded.value, encoded.headers, GenerationEvent) == event
-
-
-def test_given_a_parent_trace_then_the_child_keeps_its_trace_id_with_a_new_span() -> None:
-    parent = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
-    child = child_traceparent(parent)
-    assert child.split("-")[1] == "1" * 32 and child.split("-")[2] != "2" * 16
-    assert len(child_traceparent("garbage").split("-")[1]) == 32
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from swerve.errors import MalformedEventError, StoreUnavailableError
-from swerve.streams.batch_runner import Stage, Undecodable, decode_each
+from swerve.streams.batch_runner import Stage
+from swerve.streams.decode_step import Inbound, Undecodable, decode_each
 from swerve.streams.failure_isolation import run_isolated
 from swerve.streams.dependency_retry import is_transient, retry_transient
 from swerve.streams.events import DeadLetterPosition
@@ -32,8 +33,12 @@ def decode_text(value: bytes | None, headers: list[tuple[str, bytes]]) -> str:
     return (value or b"").decode()
 
 
+def inbound(*values: bytes) -> list[Inbound]:
+    return [Inbound(value, []) for value in values]
+
+
 def test_given_a_batch_with_poison_when_decoded_then_each_failure_stays_with_its_message() -> None:
-    results = decode_each(decode_text, [(b"a", []), (b"deep", []), (b"bad", []), (b"b", [])])
+    results = [decoded.result for decoded in decode_each("detect", decode_text, inbound(b"a", b"deep", b"bad", b"b"))]
     assert results[0] == "a" and results[3] == "b"
     assert isinstance(results[1], Undecodable) and isinstance(results[1].error, RecursionError)
     assert isinstance(results[2], Undecodable) and isinstance(results[2].error, MalformedEventError)
@@ -41,7 +46,7 @@ def test_given_a_batch_with_poison_when_decoded_then_each_failure_stays_with_its
 
 def test_given_a_store_that_does_not_answer_when_decoded_then_the_whole_step_fails_to_be_retried() -> None:
     with pytest.raises(StoreUnavailableError):
-        decode_each(decode_text, [(b"a", []), (b"store-down", [])])
+        decode_each("detect", decode_text, inbound(b"a", b"store-down"))
 
 
 def stage_failing_on(bad: str, calls: list[list[str]]) -> Stage[str]:
