@@ -22,8 +22,10 @@ from functools import partial
 from typing import Any, Literal
 
 import faust
+import torch
 
 from swerve.audit.signing import audit_signer
+from swerve.index.cpu_quota import available_cpus
 from swerve.index.threads import configure_faiss_threads
 from swerve.media import ImageStore
 from swerve.streams import detect_stage, review_decisions, screen_stage
@@ -80,6 +82,8 @@ def install_agents(app: faust.App, topics: dict[str, faust.TopicT], settings: Se
     """
     # Before any detector opens an index: SWERVE_FAISS_THREADS, else the CPU quota.
     configure_faiss_threads(settings.faiss_threads)
+    # torch's intra-op pool defaults to the host's cores as well: the container's quota instead.
+    torch.set_num_threads(available_cpus())
     judge = Judge()
     sign_audit = audit_signer(settings.audit.signing_key_path)  # None, with one warning, without a key
     publisher = Publisher(topics, source=f"/swerve/{settings.worker.app_id}", sign_audit=sign_audit)
