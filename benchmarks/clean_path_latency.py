@@ -194,7 +194,7 @@ def main() -> None:
         env = {"SWERVE_KAFKA_BOOTSTRAP": broker.bootstrap, "SWERVE_IMAGE_STORE_URI": (workdir / "images").as_uri(),
                "SWERVE_DATA_DIR": str(workdir / "data"), **extra}
         settings = Settings.from_env(env)
-        fetch_wait = args.fetch_max_wait_ms or getattr(settings.worker, "fetch_max_wait_ms", 500)
+        fetch_wait = args.fetch_max_wait_ms or settings.worker.fetch_max_wait_ms
         ref = clean_image_ref(ImageStore(settings.image_store_uri))
         ensure_toy_index(workdir / "data")
         rows = []

@@ -124,6 +124,9 @@ def measure_swerve(base_env: dict[str, str], events: list[GenerationEvent], work
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for the workers (after the defaults below), to compare settings in one run")
+    parser.add_argument("--no-unclaimed", action="store_true", help="skip the run with event-id claims off")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="swerve-bench-"))
     with EmbeddedBroker() as broker:
@@ -132,18 +135,21 @@ def main() -> None:
             "SWERVE_IMAGE_STORE_URI": (workdir / "images").as_uri(),
             "SWERVE_DATA_DIR": str(workdir / "data"),
             "SWERVE_WORKER_DETECT_BATCH_SIZE": "64",
+            **dict(item.split("=", 1) for item in args.worker_env),
         }
         settings = Settings.from_env(env)
         events = make_events(args.events, ImageStore(settings.image_store_uri))
         baseline = measure_baseline(settings, events)
         swerve = measure_swerve(env, events, workdir, "swerve", id_claims=True)
-        unclaimed = measure_swerve(env, events, workdir, "unclaimed", id_claims=False)
-    print(f"events: {args.events} (64x64 PNG by file:// reference), broker: embedded Tansu, cores: {os.cpu_count()}")
+        unclaimed = None if args.no_unclaimed else measure_swerve(env, events, workdir, "unclaimed", id_claims=False)
+    print(f"events: {args.events} (64x64 PNG by file:// reference), broker: embedded Tansu, cores: {os.cpu_count()}, "
+          f"worker settings: {args.worker_env or 'batch 64, defaults'}")
     print(f"{'pipeline':<56} {'events/s':>10}")
     print(f"{'raw aiokafka consume -> produce -> commit':<56} {baseline:>10.0f}")
     print(f"{'swerve detect worker (no detectors, pass-through)':<56} {swerve:>10.0f}")
-    print(f"{'swerve detect worker, event-id claims off':<56} {unclaimed:>10.0f}")
-    print(f"ratio swerve / raw: {swerve / baseline:.2f} (claims off: {unclaimed / baseline:.2f})")
+    if unclaimed is not None:
+        print(f"{'swerve detect worker, event-id claims off':<56} {unclaimed:>10.0f}")
+    print(f"ratio swerve / raw: {swerve / baseline:.2f}" + (f" (claims off: {unclaimed / baseline:.2f})" if unclaimed is not None else ""))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 import faust
 
+from swerve.streams.faust_transport import SwerveApp
 from swerve.streams.settings import KafkaSettings, Settings
 from swerve.streams.topics import TopicNames
 
@@ -37,8 +38,9 @@ def faust_credentials(kafka: KafkaSettings) -> Any:
 def create_app(settings: Settings) -> faust.App:
     """A faust app configured for at-least-once processing on raw bytes."""
     worker = settings.worker
-    return faust.App(
+    return SwerveApp(
         worker.app_id,
+        fetch_max_wait_ms=worker.fetch_max_wait_ms,
         broker=faust_broker_url(settings.kafka.bootstrap),
         broker_credentials=faust_credentials(settings.kafka),
         broker_client_id=settings.kafka.client_id,
@@ -54,6 +56,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_max_poll_interval=worker.max_poll_interval_s,
         broker_rebalance_timeout=worker.rebalance_timeout_s,
         producer_acks=-1,
+        producer_linger=worker.producer_linger_ms / 1000,
         producer_request_timeout=settings.kafka.request_timeout_s,
         producer_compression_type=None if settings.kafka.compression_type == "none" else settings.kafka.compression_type,
         # A dead letter carries the original message, which may be as large as the biggest image.

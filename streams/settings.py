@@ -84,7 +84,16 @@ class WorkerSettings(BaseModel):
     topic_partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     detect_batch_size: int = Field(default=16, ge=1)
-    detect_batch_window_s: float = Field(default=0.05, gt=0)
+    # Latency against throughput (docs/operations.md, "Latency and throughput"). How long a
+    # micro-batch waits for more input after its first event: under load the fetched records
+    # fill it at once, so the window only delays a sparse stream.
+    detect_batch_window_s: float = Field(default=0.005, gt=0)
+    # How long the group consumer's fetch may wait for records (faust's own is 1500 ms). Real
+    # Kafka answers as soon as a record comes, so this only paces an idle consumer's polls; the
+    # embedded broker answers late, so there it bounds what a fetch adds to every record. And
+    # how long the producer waits to fill a batch before sending.
+    fetch_max_wait_ms: int = Field(default=100, ge=1, le=30000)
+    producer_linger_ms: float = Field(default=0.0, ge=0, le=10000)
     correct_concurrency: int = Field(default=1, ge=1)
     session_timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_interval_s: float = Field(default=3.0, gt=0)
