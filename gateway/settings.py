@@ -18,10 +18,10 @@ from typing import Any
 
 import limits
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from swerve.media import MediaLimits
-from swerve.streams.settings_source import SwerveEnvironment, configuration_error, environment, read_settings
+from swerve.streams.settings_source import SwerveSettingsBase, configuration_error, environment, read_settings
 
 __all__ = ["GatewaySettings", "TENANT_PATTERN"]
 
@@ -32,7 +32,7 @@ TENANT_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"
 _BODY_OVERHEAD_BYTES = 64 * 1024
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(SwerveSettingsBase):
     """How the gateway listens, whom it lets in, how long it waits and how much it reads.
 
     Args:
@@ -100,17 +100,6 @@ class GatewaySettings(BaseSettings):
             return self.max_body_bytes
         return 4 * math.ceil(media.max_bytes / 3) + _BODY_OVERHEAD_BYTES
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Arguments first, then os.environ under swerve's rules; no .env file, no secrets folder.
-        return init_settings, SwerveEnvironment(settings_cls)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:

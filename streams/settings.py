@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from swerve.errors import ConfigurationError
 from swerve.media import MediaLimits
 from swerve.media.confinement import covers
-from swerve.streams.settings_source import SwerveEnvironment, read_settings
+from swerve.streams.settings_source import SwerveSettingsBase, read_settings
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 # Mechanisms that work with a username and password; OAUTHBEARER and GSSAPI need more than
@@ -175,7 +175,7 @@ class TracingSettings(BaseModel):
     sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
 
-class Settings(BaseSettings):
+class Settings(SwerveSettingsBase):
     """All swerve settings. Build with :meth:`from_env`.
 
     Constructed directly (``Settings(data_dir=...)``), it reads ``os.environ`` for whatever the
@@ -221,17 +221,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Arguments first, then os.environ under swerve's rules; no .env file, no secrets folder.
-        return init_settings, SwerveEnvironment(settings_cls)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -30,11 +30,11 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsError
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsError
 
 from swerve.errors import ConfigurationError
 
-__all__ = ["SwerveEnvironment", "configuration_error", "environment", "read_settings", "variable_name"]
+__all__ = ["SwerveEnvironment", "SwerveSettingsBase", "configuration_error", "environment", "read_settings", "variable_name"]
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
@@ -137,3 +137,19 @@ def configuration_error(settings_cls: type[BaseModel], exc: ValidationError, wha
         name = variable_name(settings_cls, error["loc"])
         problems.append(f"{name}: {error['msg']}" if name else error["msg"])
     return ConfigurationError(f"invalid {what}: {'; '.join(problems)}")
+
+
+class SwerveSettingsBase(BaseSettings):
+    """The base of swerve's settings classes: arguments first, then the environment under
+    ``SwerveEnvironment``'s rules; no .env file, no secrets folder."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, SwerveEnvironment(settings_cls)

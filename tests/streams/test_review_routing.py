@@ -4,7 +4,6 @@ and which candidate the person is shown."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from datetime import timedelta
 
 from PIL import Image, ImageOps
@@ -13,7 +12,7 @@ from swerve.correctors.adaptive_loop import AttemptRecord
 from swerve.correctors.protocol import Candidate
 from swerve.media import ImageRef, ImageStore, MediaLimits, sha256_hex
 from swerve.media.encode import encode_image
-from swerve.streams.correct_stage import CorrectStage
+from swerve.streams.correct_stage import CorrectStage, Verification
 from swerve.streams.detect_stage import DecodedGeneration, detect
 from swerve.streams.events import FlaggedEvent, GenerationEvent, ReviewItemEvent
 from swerve.streams.ids import derive_id
@@ -105,24 +104,11 @@ def test_given_the_default_on_exhausted_then_exhausted_corrections_still_block(t
     assert [p.topic for p in outputs] == ["verdicts", "delivery", "audit"] and outputs[1].event.outcome == "blocked"  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class Report:
-    judgement: Judgement
-
-    @property
-    def passed(self) -> bool:
-        return self.judgement.passed
-
-    @property
-    def reasons(self) -> list[str]:
-        return self.judgement.reasons
-
-
-def attempt(number: int, firing: int) -> AttemptRecord[Report]:
+def attempt(number: int, firing: int) -> AttemptRecord[Verification]:
     from swerve.streams.events import DetectorScore
 
     scores = [DetectorScore(detector=f"d{i}", version="1", status="ok", value=1.0, flagged=i < firing) for i in range(3)]
-    return AttemptRecord(number, Candidate(Image.new("RGB", (2, 2)), "m", {}), Report(Judgement("correct", [], scores)))
+    return AttemptRecord(number, Candidate(Image.new("RGB", (2, 2)), "m", {}), Verification(Judgement("correct", [], scores), "0" * 64, b""))
 
 
 def test_given_candidates_then_the_fewest_objecting_detectors_win_and_the_latest_among_equals() -> None:
