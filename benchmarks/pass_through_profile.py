@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from swerve.audit.signing import audit_signer, generate_key_pair
 from swerve.media import ImageStore, decode_bytes, read_image_bytes
+from swerve.media.fetch import _run_with_deadline as run_with_deadline  # private: timed on its own here
 from swerve.streams import detect_stage
 from swerve.streams.admin import ensure_topics
 from swerve.streams.detect_stage import DecodedGeneration
@@ -115,6 +116,8 @@ def main() -> None:
             "envelope decode (headers + contract)": timed(lambda: decode(wire.value, wire.headers, GenerationEvent), args.events),
             "image fetch from the store (sha256 checked)": timed(lambda: read_image_bytes(ref, settings.media, store), args.events),
             "  of which sha256": timed(lambda: hashlib.sha256(data).hexdigest(), args.events),
+            # media/fetch.py runs each read on a thread of its own, for its deadline: that thread, empty
+            "  of which the deadline's thread": timed(lambda: run_with_deadline(lambda: None, 10.0, ref.uri or ""), args.events),
             "image decode (PIL, bounded)": timed(lambda: decode_bytes(data, settings.media), args.events),
             "verdict, delivery and audit built (no detectors)": timed(
                 lambda: detect_stage.detect(judge, PASS_EVERYTHING, [DecodedGeneration(generation, image)]), args.events),

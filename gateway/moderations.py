@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from fastapi.responses import JSONResponse
@@ -87,19 +88,11 @@ class Moderations:
         # 2. publish and wait; remembered first, so a GET racing the answer finds it pending
         self.published.add(scoped)
         wait = self.wait_of(fields.timeout)
-        try:
-            outcome = await client.moderate(
-                generation.image, prompt=fields.prompt, seed=fields.seed, tenant=tenant,
-                negative_prompt=fields.negative_prompt, model_id=fields.model_id, request_id=scoped, timeout=wait,
-            )
-        except ModerationTimeoutError:
-            return pending_response(request_id, wait, self.settings.retry_after_s)
-        except InvalidInputError as exc:
-            raise _unreadable(request_id, exc) from exc
-        except BrokerUnavailableError as exc:
-            self.connection.mark_broken(exc)
-            raise
-        return outcome_body(outcome, request_id)
+        settled = await self._settled(request_id, wait, client.moderate(
+            generation.image, prompt=fields.prompt, seed=fields.seed, tenant=tenant,
+            negative_prompt=fields.negative_prompt, model_id=fields.model_id, request_id=scoped, timeout=wait,
+        ))
+        return settled if isinstance(settled, JSONResponse) else outcome_body(settled, request_id)
 
     async def look_up(self, tenant: str, request_id: str, wait_s: float) -> ModerationOutcome | JSONResponse | None:
         """``tenant``'s request ``request_id``: its outcome (200), pending (202), or None when
@@ -115,8 +108,20 @@ class Moderations:
             return None
         client = self.connection.ready_client()
         wait = self.wait_of(wait_s)
+        settled = await self._settled(request_id, wait, client.outcome(scoped, timeout=wait, scan=False))
+        if isinstance(settled, JSONResponse):
+            return settled
+        return outcome_body(settled, request_id) if _belongs_to(settled, tenant) else None
+
+    async def _settled(self, request_id: str, wait: float, answer: Awaitable[Outcome]) -> Outcome | JSONResponse:
+        """The outcome ``answer`` gives, or 202 when the wait ran out.
+
+        Raises:
+            OutcomeUnreadable: the outcome's image cannot be read.
+            BrokerUnavailableError: the delivery reader stopped (the gateway is marked broken).
+        """
         try:
-            outcome = await client.outcome(scoped, timeout=wait, scan=False)
+            return await answer
         except ModerationTimeoutError:
             return pending_response(request_id, wait, self.settings.retry_after_s)
         except InvalidInputError as exc:
@@ -124,9 +129,6 @@ class Moderations:
         except BrokerUnavailableError as exc:
             self.connection.mark_broken(exc)
             raise
-        if not _belongs_to(outcome, tenant):
-            return None
-        return outcome_body(outcome, request_id)
 
 
 def _belongs_to(outcome: Outcome, tenant: str) -> bool:

@@ -26,7 +26,6 @@ from swerve.streams.review_ledger import DecisionReceipt, ReviewLedger
 from swerve.streams.review_log import ReviewState
 from swerve.streams.review_reader import ReviewLogReader
 from swerve.streams.settings import Settings
-from swerve.streams.topic_io import publish_events
 from swerve.streams.topics import TopicNames
 
 __all__ = ["ReviewQueue"]
@@ -45,8 +44,9 @@ class ReviewQueue:
         self.state = ReviewState(settings.worker.tenant)
         self.reader = ReviewLogReader(topics.review, topics.review_decisions, self.state, settings.kafka.aiokafka_kwargs(),
                                       readback_timeout_s=settings.worker.probe_timeout_s * 2)
-        # The ledger's checks, over the live state (its own snapshot reading is not used here).
-        self.ledger = ReviewLedger(settings, self.state, positions={})
+        # The ledger's checks and submission over the live state, read back by the live reader.
+        self.ledger = ReviewLedger(settings, self.state, positions={},
+                                   read_through=lambda partition, offset: self.reader.read_through([(partition, offset)]))
         self.store = ImageStore(settings.image_store_uri)
 
     async def close(self) -> None:
@@ -107,10 +107,4 @@ class ReviewQueue:
         await self._caught_up()
         item = self.item(request_id, tenants)
         event = self.ledger.decision(request_id, decision, reviewer=reviewer, note=note, tenant=item.tenant)
-        [landed] = await publish_events(self.settings, "review_decisions", [event])
-        await self.reader.read_through([(landed.partition, landed.offset)])
-        first = self.state.first_decision(request_id)
-        if first is None:
-            raise RuntimeError(f"decision {event.id} landed at partition {landed.partition}, offset {landed.offset}, "
-                               "but was not read back")
-        return DecisionReceipt(event, landed.partition, landed.offset, first)
+        return await self.ledger.submit(event)

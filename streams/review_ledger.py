@@ -24,6 +24,7 @@ read a new one to see new items.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
@@ -60,11 +61,16 @@ class DecisionReceipt:
 class ReviewLedger:
     """A snapshot of the review queue; build it with ``await ReviewLedger.read(settings)``."""
 
-    def __init__(self, settings: Settings, state: ReviewState, positions: dict[TopicPartition, int]):
+    def __init__(self, settings: Settings, state: ReviewState, positions: dict[TopicPartition, int],
+                 read_through: Callable[[int, int], Awaitable[None]] | None = None):
+        """``read_through(partition, offset)``: how ``submit`` reads the decisions log back to a
+        decision it published; by default a consumer of this snapshot's own, from ``positions``.
+        A caller that keeps ``state`` current itself (the gateway's live reader) passes its own."""
         self.settings = settings
         self.state = state
         self._positions = positions  # partition -> next offset to read
         self._topics = TopicNames(settings.topic_prefix)
+        self._read_through = read_through or self._read_snapshot_through
 
     @classmethod
     async def read(cls, settings: Settings) -> ReviewLedger:
@@ -146,12 +152,16 @@ class ReviewLedger:
         """
         self.state.check(decision)
         [landed] = await publish_events(self.settings, "review_decisions", [decision])
-        tp = TopicPartition(self._topics.review_decisions, landed.partition)
-        async with open_consumer(self.settings) as consumer:
-            async for record in read_to_end(consumer, {tp: self._positions.get(tp, 0)}, stop_before=landed.offset + 1):
-                self.state.add_record("review_decisions", record.value, record.headers, record.partition, record.offset)
-                self._positions[tp] = record.offset + 1
+        await self._read_through(landed.partition, landed.offset)
         first = self.state.first_decision(decision.request_id)
         if first is None:
-            raise RuntimeError(f"decision {decision.id} landed at {tp.topic}[{tp.partition}]@{landed.offset} but was not read back")
+            raise RuntimeError(f"decision {decision.id} landed at {self._topics.review_decisions}[{landed.partition}]@{landed.offset} "
+                               "but was not read back")
         return DecisionReceipt(decision, landed.partition, landed.offset, first)
+
+    async def _read_snapshot_through(self, partition: int, offset: int) -> None:
+        tp = TopicPartition(self._topics.review_decisions, partition)
+        async with open_consumer(self.settings) as consumer:
+            async for record in read_to_end(consumer, {tp: self._positions.get(tp, 0)}, stop_before=offset + 1):
+                self.state.add_record("review_decisions", record.value, record.headers, record.partition, record.offset)
+                self._positions[tp] = record.offset + 1

@@ -7,10 +7,7 @@ serve` as subprocesses on the integration suite's broker, called over real HTTP.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
-import subprocess
 import sys
 import uuid
 from contextlib import contextmanager
@@ -27,7 +24,7 @@ from swerve.streams.admin import ensure_topics
 from swerve.streams.settings import Settings
 
 from ..integration.builders import blocklist_policy
-from ..integration.conftest import WorkerProcess, wait_until
+from ..integration.conftest import LoggedProcess, WorkerProcess, wait_until
 from .builders import KEYS, keys_file, memorized_png
 
 __all__ = ["DEPLOYED_MAX_BODY_BYTES", "Deployment", "OfflineGateway", "bearer", "deployed", "over_asgi", "wait_until"]
@@ -76,14 +73,12 @@ def over_asgi(app: FastAPI, scenario: Callable[[httpx.AsyncClient], Awaitable[T]
     return asyncio.run(run())
 
 
-class GatewayProcess:
+class GatewayProcess(LoggedProcess):
     """A `swerve gateway serve --port 0` subprocess; its output goes to a log file."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115  (closed in stop())
-        command = [sys.executable, "-m", "swerve.cli.main", "gateway", "serve", "--port", "0", "--log-level", "warning"]
-        self.process = subprocess.Popen(command, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT)
+        super().__init__([sys.executable, "-m", "swerve.cli.main", "gateway", "serve", "--port", "0", "--log-level", "warning"],
+                         env, log_path)
 
     def url(self, timeout_s: float) -> str:
         """The URL it announced, once it did."""
@@ -93,24 +88,10 @@ class GatewayProcess:
             match = _LISTENING.search(self.log_path.read_text(errors="replace"))
             if match:
                 found.append(match[1])
-            return bool(match) or self.process.poll() is not None
+            return bool(match) or not self.alive
 
         assert wait_until(announced, timeout_s, interval_s=0.1) and found, f"no URL announced:\n{self.log_tail()}"
         return found[0]
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log.close()
-        return self.process.returncode
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass(frozen=True)

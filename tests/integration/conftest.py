@@ -16,7 +16,7 @@ import pytest
 
 from swerve.streams.admin import ensure_topics
 from swerve.streams.embedded_broker import EmbeddedBroker
-from swerve.streams.settings import KafkaSettings, Settings, WorkerSettings
+from swerve.streams.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -52,17 +52,11 @@ def settings(swerve_env: dict[str, str]) -> Settings:
     return built
 
 
-class WorkerProcess:
-    """A `swerve worker` subprocess with its log file."""
+class LoggedProcess:
+    """A swerve subprocess whose output goes to a log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, role: str = "all", metrics_port: int | None = None):
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path):
         self.log_path = log_path
-        self.metrics_port = metrics_port
-        # SWERVE_TEST_WORKER_LOGLEVEL=info shows faust's and aiokafka's rebalance steps when a test needs reading.
-        loglevel = os.environ.get("SWERVE_TEST_WORKER_LOGLEVEL", "warning")
-        command = [sys.executable, "-m", "swerve.cli.main", "worker", "--role", role, "--loglevel", loglevel]
-        if metrics_port is not None:
-            command += ["--metrics-port", str(metrics_port)]
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(command, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT)
 
@@ -87,6 +81,19 @@ class WorkerProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class WorkerProcess(LoggedProcess):
+    """A `swerve worker` subprocess with its log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, role: str = "all", metrics_port: int | None = None):
+        self.metrics_port = metrics_port
+        # SWERVE_TEST_WORKER_LOGLEVEL=info shows faust's and aiokafka's rebalance steps when a test needs reading.
+        loglevel = os.environ.get("SWERVE_TEST_WORKER_LOGLEVEL", "warning")
+        command = [sys.executable, "-m", "swerve.cli.main", "worker", "--role", role, "--loglevel", loglevel]
+        if metrics_port is not None:
+            command += ["--metrics-port", str(metrics_port)]
+        super().__init__(command, env, log_path)
 
 
 @pytest.fixture
