@@ -91,7 +91,8 @@ def sign_in(page: WebDriver, url: str) -> None:
 
 
 def listed(page: WebDriver) -> list[str]:
-    return [li.get_attribute("data-request-id") for li in page.find_elements(By.CSS_SELECTOR, "#items > li.item")]
+    # One script call: the page removes items while it polls, so element handles read one by one go stale.
+    return list(page.execute_script("return [...document.querySelectorAll('#items > li.item')].map(li => li.dataset.requestId);"))
 
 
 def images_loaded(page: WebDriver) -> bool:
