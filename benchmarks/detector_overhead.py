@@ -3,14 +3,16 @@
 The memorization detector embeds each generation, searches the training-image index, reads the
 candidates' pixels and confirms with tiled L2. Embedding is the cost any embedding-based filter
 pays; everything after it is swerve's overhead. Both are timed on the same batch, in one run,
-with a ViT-B/32-shaped open_clip model (random weights: compute does not depend on weights).
+with an open_clip model of the named shape (``--model``, ViT-B-32 by default; ViT-L-14 is the
+SD-scale embedder) and random weights: compute does not depend on weights. The embedder runs
+where a worker's would: CUDA in fp16 when there is a GPU, else the CPU in fp32.
 
 The training set is drawn images on disk, indexed with the same model; queries are near-copies
 of training images, so every query has candidates and the pixel check always runs (the
 expensive path). The training images' decoded pixels are cached after first use, as in a
 long-running worker, so the timed runs follow one warm-up run.
 
-Usage: python benchmarks/detector_overhead.py [--training 500] [--batch 32] [--repeats 3]
+Usage: python benchmarks/detector_overhead.py [--model ViT-B-32] [--training 500] [--batch 32] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -46,17 +48,18 @@ def drawn(index: int, size: int = 256) -> Image.Image:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="ViT-B-32", help="open_clip architecture name, e.g. ViT-L-14")
     parser.add_argument("--training", type=int, default=500)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="swerve-detector-bench-"))
 
-    # 1. a ViT-B/32-shaped model with random weights, saved and loaded as a local checkpoint
+    # 1. a model of the named shape with random weights, saved and loaded as a local checkpoint
     torch.manual_seed(0)
-    checkpoint = work / "vit-b-32-random.pt"
-    torch.save(open_clip.create_model("ViT-B-32", pretrained=None).state_dict(), checkpoint)
-    embedder_params = {"model": "ViT-B-32", "checkpoint": str(checkpoint), "batch_size": args.batch}
+    checkpoint = work / f"{args.model}-random.pt"
+    torch.save(open_clip.create_model(args.model, pretrained=None).state_dict(), checkpoint)
+    embedder_params = {"model": args.model, "checkpoint": str(checkpoint), "batch_size": args.batch}
     embedder = shared_embedder(embedder_params, "benchmark")
 
     # 2. training images on disk, indexed with the same model
@@ -93,11 +96,13 @@ def main() -> None:
     flagged = sum(s.flagged for s in scores)
     embed_ms = statistics.median(embed_times) / args.batch * 1000
     detect_ms = statistics.median(detect_times) / args.batch * 1000
-    print(f"model: ViT-B/32-shaped open_clip (random weights), device: {embedder}, torch threads: {torch.get_num_threads()}")
+    accelerator = f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""
+    print(f"model: {args.model}-shaped open_clip (random weights), {embedder}{accelerator}, "
+          f"torch threads: {torch.get_num_threads()}")
     print(f"index: {args.training} training images (256x256 PNG), built in {build_s:.1f} s; batch {args.batch}, median of {args.repeats}")
-    print(f"{'path':<50} {'ms / image':>10}")
-    print(f"{'bare embedding (baseline)':<50} {embed_ms:>10.2f}")
-    print(f"{'memorization detector: embed + kNN + tiled L2':<50} {detect_ms:>10.2f}")
+    print(f"{'path':<50} {'ms / image':>10} {'images/s':>10}")
+    print(f"{'bare embedding (baseline)':<50} {embed_ms:>10.2f} {1000 / embed_ms:>10.1f}")
+    print(f"{'memorization detector: embed + kNN + tiled L2':<50} {detect_ms:>10.2f} {1000 / detect_ms:>10.1f}")
     print(f"overhead beyond embedding: {(detect_ms - embed_ms) / embed_ms * 100:.1f}%  (queries flagged: {flagged}/{args.batch})")
 
 

@@ -106,6 +106,9 @@ class OpenClipEmbedder:
             ) from exc
         model.eval()
         self._model: Any = model
+        # open_clip's fp16 keeps some parameters (class and positional embeddings) in fp32, so the
+        # inputs take the dtype that the precision names, not the first parameter's
+        self._input_dtype: torch.dtype = open_clip.get_input_dtype(precision) or torch.float32
         self._preprocess: Callable[[Image.Image], torch.Tensor] = preprocess
         self._tokenizer: Callable[[list[str]], torch.Tensor] | None = None
         self._model_name = model_name
@@ -146,7 +149,7 @@ class OpenClipEmbedder:
             for start in range(0, len(images), self._batch_size):
                 batch = images[start:start + self._batch_size]
                 pixels = torch.stack([self._preprocess(image.convert("RGB")) for image in batch])  # (b, 3, H, W)
-                pixels = pixels.to(self._device, dtype=self._model_dtype())
+                pixels = pixels.to(self._device, dtype=self._input_dtype)
                 features = self._model.encode_image(pixels)  # (b, dim)
                 chunks.append(features.float().cpu().numpy())
         return _unit_rows(np.concatenate(chunks))
@@ -163,9 +166,6 @@ class OpenClipEmbedder:
                 tokens = self._tokenizer(list(texts[start:start + self._batch_size])).to(self._device)  # (b, ctx)
                 chunks.append(self._model.encode_text(tokens).float().cpu().numpy())  # (b, dim)
         return _unit_rows(np.concatenate(chunks))
-
-    def _model_dtype(self) -> torch.dtype:
-        return next(self._model.visual.parameters()).dtype  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"OpenClipEmbedder({self.version!r}, dim={self.dim}, device={self._device.type})"
