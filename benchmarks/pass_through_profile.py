@@ -116,8 +116,8 @@ def main() -> None:
             "envelope decode (headers + contract)": timed(lambda: decode(wire.value, wire.headers, GenerationEvent), args.events),
             "image fetch from the store (sha256 checked)": timed(lambda: read_image_bytes(ref, settings.media, store), args.events),
             "  of which sha256": timed(lambda: hashlib.sha256(data).hexdigest(), args.events),
-            # media/fetch.py runs each read on a thread of its own, for its deadline: that thread, empty
-            "  of which the deadline's thread": timed(lambda: run_with_deadline(lambda: None, 10.0, ref.uri or ""), args.events),
+            # media/fetch.py runs each read on another thread, for its deadline: that hand-off, empty
+            "  of which the deadline's hand-off": timed(lambda: run_with_deadline(lambda: None, 10.0, ref.uri or ""), args.events),
             "image decode (PIL, bounded)": timed(lambda: decode_bytes(data, settings.media), args.events),
             "verdict, delivery and audit built (no detectors)": timed(
                 lambda: detect_stage.detect(judge, PASS_EVERYTHING, [DecodedGeneration(generation, image)]), args.events),

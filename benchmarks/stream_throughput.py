@@ -6,6 +6,10 @@ timestamps of its first and last output, so process start-up is not counted.
 
 - baseline: one aiokafka consumer in a group; for each batch it produces every message to an
   output topic with acks=all, waits for the acks, then commits (at-least-once, no decoding).
+- the contract's floor: the same loop, producing each message to three topics (verdicts,
+  delivery, audit: the outputs swerve owes every input), still without decoding anything.
+  No implementation of swerve's contract on this client and broker can beat it; the ratio
+  of the issue is taken against the baseline, this row says how much of it is left to win.
 - swerve: a `swerve worker --role detect` process under a policy with no detectors: it decodes
   the CloudEvents envelope and contract, fetches and verifies each image (sha256, bounds),
   claims each event id (unless claims are off), writes a verdict, a delivery and an audit
@@ -60,10 +64,10 @@ def rate(timestamps_ms: list[int]) -> float:
     return (len(timestamps_ms) - 1) / span if span > 0 else float("inf")
 
 
-async def raw_relay(settings: Settings, source: str, sink: str, expected: int) -> None:
-    """The baseline: consume, produce with acks=all, await acks, commit; until ``expected`` relayed."""
+async def raw_relay(settings: Settings, source: str, sinks: list[str], expected: int) -> None:
+    """The baseline: consume, produce to each sink with acks=all, await acks, commit; until ``expected`` relayed."""
     kwargs = settings.kafka.aiokafka_kwargs()
-    consumer = AIOKafkaConsumer(source, group_id="bench-raw", enable_auto_commit=False, auto_offset_reset="earliest", **kwargs)
+    consumer = AIOKafkaConsumer(source, group_id=f"bench-raw-{len(sinks)}", enable_auto_commit=False, auto_offset_reset="earliest", **kwargs)
     producer = AIOKafkaProducer(acks="all", **kwargs)
     await consumer.start()
     await producer.start()
@@ -75,21 +79,23 @@ async def raw_relay(settings: Settings, source: str, sink: str, expected: int) -
                 await producer.send(sink, key=record.key, value=record.value, headers=list(record.headers or []))
                 for records in batches.values()
                 for record in records
+                for sink in sinks
             ]
             await asyncio.gather(*futures)
             await consumer.commit()
-            relayed += len(futures)
+            relayed += len(futures) // len(sinks)
     finally:
         await consumer.stop()
         await producer.stop()
 
 
-def measure_baseline(settings: Settings, events: list[GenerationEvent]) -> float:
-    topics = TopicNames("raw")
-    raw_settings = settings.model_copy(update={"topic_prefix": "raw"})
+def measure_baseline(settings: Settings, events: list[GenerationEvent], prefix: str, outputs: tuple[str, ...]) -> float:
+    """The relay's rate, from the timestamps of its delivery records, producing each input to ``outputs``."""
+    topics = TopicNames(prefix)
+    raw_settings = settings.model_copy(update={"topic_prefix": prefix})
     asyncio.run(ensure_topics(raw_settings))
     asyncio.run(publish_raw(settings, topics.generations, [encode(e) for e in events]))
-    asyncio.run(raw_relay(settings, topics.generations, topics.delivery, len(events)))
+    asyncio.run(raw_relay(settings, topics.generations, [topics.full(name) for name in outputs], len(events)))
     records = asyncio.run(collect(settings, topics.delivery, idle_timeout_s=1.0))
     assert len(records) >= len(events), f"baseline relayed {len(records)} of {len(events)}"
     return rate([r.timestamp_ms for r in records])
@@ -139,17 +145,20 @@ def main() -> None:
         }
         settings = Settings.from_env(env)
         events = make_events(args.events, ImageStore(settings.image_store_uri))
-        baseline = measure_baseline(settings, events)
+        baseline = measure_baseline(settings, events, "raw", ("delivery",))
+        floor = measure_baseline(settings, events, "floor", ("verdicts", "delivery", "audit"))
         swerve = measure_swerve(env, events, workdir, "swerve", id_claims=True)
         unclaimed = None if args.no_unclaimed else measure_swerve(env, events, workdir, "unclaimed", id_claims=False)
     print(f"events: {args.events} (64x64 PNG by file:// reference), broker: embedded Tansu, cores: {os.cpu_count()}, "
           f"worker settings: {args.worker_env or 'batch 64, defaults'}")
     print(f"{'pipeline':<56} {'events/s':>10}")
     print(f"{'raw aiokafka consume -> produce -> commit':<56} {baseline:>10.0f}")
+    print(f"{'the same, three outputs per input (the contract floor)':<56} {floor:>10.0f}")
     print(f"{'swerve detect worker (no detectors, pass-through)':<56} {swerve:>10.0f}")
     if unclaimed is not None:
         print(f"{'swerve detect worker, event-id claims off':<56} {unclaimed:>10.0f}")
-    print(f"ratio swerve / raw: {swerve / baseline:.2f}" + (f" (claims off: {unclaimed / baseline:.2f})" if unclaimed is not None else ""))
+    print(f"ratio swerve / raw: {swerve / baseline:.2f}" + (f" (claims off: {unclaimed / baseline:.2f})" if unclaimed is not None else "")
+          + f"; floor / raw: {floor / baseline:.2f}; swerve / floor: {swerve / floor:.2f}")
 
 
 if __name__ == "__main__":

@@ -37,15 +37,22 @@ from swerve.streams.worker_health import Partition
 
 
 class SwerveWorker(faust.Worker):  # type: ignore[misc]  # faust is untyped for mypy (pyproject: follow_imports=skip)
-    """faust's worker, whose root log handlers also drop repeated client errors.
+    """faust's worker, whose root log handlers also drop repeated client errors, without faust's spinner.
 
     The filter goes on the handlers once faust has configured logging (its
     ``on_setup_root_logger`` hook), so it works for both ``--log-format json`` and ``text``.
+
+    faust draws a terminal spinner at log levels of WARNING and above: it writes cursor escape
+    codes into the log stream (a JSON line reader sees garbage) and lowers the root logger to
+    DEBUG so that every library's debug record is built and handed to it. That made each
+    published event cost a formatted debug record at ``--loglevel warning`` (about 6% of a
+    pass-through worker's CPU, measured with py-spy under ``benchmarks/stream_throughput.py``).
     """
 
     def __init__(self, app: faust.App, *, repeated_records: logging.Filter, **kwargs: Any):
         self.repeated_records = repeated_records
         super().__init__(app, **kwargs)
+        self.spinner = None
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         super().on_setup_root_logger(logger, level)

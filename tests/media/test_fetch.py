@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,7 @@ def test_given_a_scheme_outside_the_allow_list_when_read_then_unreachable_withou
         raise AssertionError("no filesystem may be opened for a forbidden scheme")
 
     monkeypatch.setattr(fetch_module, "url_to_fs", no_io)
+    monkeypatch.setattr(fetch_module, "_read_bounded", no_io)
     with pytest.raises(MediaUnreachableError, match="not in the allow-list"):
         read_image_bytes(_uri_ref(build.png(), uri))
 
@@ -123,6 +125,21 @@ def test_given_a_directory_or_device_when_read_then_unreachable(
     for uri in (tmp_path.as_uri(), "file:///dev/zero"):
         with pytest.raises(MediaUnreachableError, match="not a regular file"):
             read_image_bytes(_uri_ref(build.png(), uri))
+
+
+def test_given_a_directory_a_device_or_a_fifo_in_the_store_when_read_then_refused_at_once(
+    build: type[Build], file_store: ImageStore
+) -> None:
+    # Under a store, local files are read with the os: the same refusals, and a FIFO (which
+    # would block an open until the deadline) is refused before it is opened.
+    root = Path(file_store.base_uri.removeprefix("file://"))
+    (root / "folder").mkdir(parents=True)
+    os.mkfifo(root / "pipe")
+    for name in ("folder", "pipe"):
+        started = time.monotonic()
+        with pytest.raises(MediaUnreachableError, match="not a regular file"):
+            read_image_bytes(_uri_ref(build.png(), (root / name).as_uri()), store=file_store)
+        assert time.monotonic() - started < 1.0
 
 
 def test_given_a_file_listed_over_the_cap_when_read_then_too_large(
@@ -245,10 +262,10 @@ def test_given_an_io_error_while_reading_when_read_then_store_unavailable(
     store = ImageStore((tmp_path / "images").as_uri())
     ref = ImageRef.from_bytes(build.png(), limits=_BY_REFERENCE, store=store)
 
-    def failing_info(self: LocalFileSystem, path: str, **kwargs: Any) -> Any:
+    def failing_read(uri: str, path: str, max_bytes: int) -> Any:
         raise ConnectionResetError("connection reset by peer")
 
-    monkeypatch.setattr(LocalFileSystem, "info", failing_info)
+    monkeypatch.setattr(fetch_module, "_read_local", failing_read)  # a local store reads with the os, not fsspec
     with pytest.raises(StoreUnavailableError, match="did not answer: ConnectionResetError"):
         read_image_bytes(ref, store=store)
 
@@ -259,10 +276,10 @@ def test_given_a_permission_error_when_read_then_unreachable_not_transient(
     store = ImageStore((tmp_path / "images").as_uri())
     ref = ImageRef.from_bytes(build.png(), limits=_BY_REFERENCE, store=store)
 
-    def denied(self: LocalFileSystem, path: str, **kwargs: Any) -> Any:
+    def denied(uri: str, path: str, max_bytes: int) -> Any:
         raise PermissionError("permission denied")
 
-    monkeypatch.setattr(LocalFileSystem, "info", denied)
+    monkeypatch.setattr(fetch_module, "_read_local", denied)
     with pytest.raises(MediaUnreachableError, match="PermissionError"):
         read_image_bytes(ref, store=store)
 
@@ -275,6 +292,7 @@ def _no_io(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("no filesystem may be opened for a reference outside the allow-list")
 
     monkeypatch.setattr(fetch_module, "url_to_fs", no_io)
+    monkeypatch.setattr(fetch_module, "_read_bounded", no_io)  # every read, local files' too, starts here
 
 
 def test_given_a_store_and_no_bases_when_a_ref_under_the_store_is_read_then_its_bytes(
