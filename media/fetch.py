@@ -167,10 +167,17 @@ def _read_bounded(uri: str, max_bytes: int, store: ImageStore | None, target: Ta
 def _read_local(uri: str, path: str, max_bytes: int) -> bytearray:
     """A confined local file, read with the os: what fsspec's local filesystem does, without
     its per-read URL parsing and wrappers (most of a small local read's cost)."""
-    status = os.stat(path)  # before opening: opening a FIFO would block until the deadline
-    kind = "file" if stat.S_ISREG(status.st_mode) else "directory" if stat.S_ISDIR(status.st_mode) else "other"
-    _check_listing(uri, kind == "file", kind, status.st_size, max_bytes)
-    with open(path, "rb") as stream:
+    # Non-blocking, so that a FIFO is refused at once instead of blocking until the deadline; the
+    # checks apply to what was opened, so nothing can be swapped in between a check and the read.
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        status = os.fstat(descriptor)
+        kind = "file" if stat.S_ISREG(status.st_mode) else "directory" if stat.S_ISDIR(status.st_mode) else "other"
+        _check_listing(uri, kind == "file", kind, status.st_size, max_bytes)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with os.fdopen(descriptor, "rb") as stream:  # closes the descriptor
         return _read_capped(stream, max_bytes)
 
 
