@@ -65,6 +65,11 @@ class DeadlineThreads:
         """How many threads were started so far (stuck ones included)."""
         return self._started
 
+    @property
+    def idle(self) -> int:
+        """How many threads wait for a call that none has been promised."""
+        return self._idle
+
     def run(self, call: Callable[[], _T], timeout_s: float) -> _T:
         """``call()``'s result, raised exception, or ``DeadlineExceeded`` after ``timeout_s``."""
         handed: _Call[_T] = _Call(call)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -44,6 +45,10 @@ def test_given_a_stuck_call_when_its_deadline_passes_then_the_caller_is_told_and
     assert threads.run(lambda: "healthy", timeout_s=5) == "healthy"
     assert threads.threads == 2
     release.set()
+    deadline = time.monotonic() + 10
+    while threads.idle < 2 and time.monotonic() < deadline:  # the stuck call returns, its thread goes idle
+        time.sleep(0.01)
+    assert threads.idle == 2
     # once the stuck read ends its thread serves again: no third thread is needed for two calls at once
     barrier = threading.Barrier(2, timeout=10)
     with ThreadPoolExecutor(2) as callers:
