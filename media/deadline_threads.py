@@ -77,8 +77,8 @@ class DeadlineThreads:
             if self._idle:
                 self._idle -= 1  # that idle thread takes this call: none waits behind a stuck one
             else:
-                self._started += 1
-                threading.Thread(target=self._serve, name=f"{self.name}-{self._started}", daemon=True).start()
+                threading.Thread(target=self._serve, name=f"{self.name}-{self._started + 1}", daemon=True).start()
+                self._started += 1  # counted once it runs: a thread that cannot start raises here, to the caller
         self._calls.put(handed)
         if not handed.done.wait(timeout_s):
             raise DeadlineExceeded(f"not done within {timeout_s} s")
