@@ -1,6 +1,7 @@
-"""The image store fails: for a few seconds (retried, then everything delivered) and for good
+"""The image store fails: for a few seconds (retried, then everything delivered), for good
 (the worker stops without committing, exits 69, and a worker started after the store is back
-delivers everything). Neither dead-letters good data."""
+delivers everything), and by hanging (each read is abandoned at the fetch deadline, the same
+exit follows). None of them dead-letters good data."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from ..integration.conftest import wait_until
 from .conftest import delivered_requests, read_dead_letters, settled_outcomes
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+INJECTION = Path(__file__).parent / "injection"
 
 
 def by_reference(settings: Settings, count: int, run: str) -> list[GenerationEvent]:
@@ -79,6 +82,28 @@ def test_given_an_image_store_gone_for_good_then_the_worker_exits_69_without_com
 
     # When the store is back and a worker takes over the group, then every request gets its one outcome
     root.with_name("images-away").rename(root)
+    restarted = start_worker()
+    expected = {e.request_id for e in events} | {"warm-up-req-00900"}
+    outcomes = settled_outcomes(settings, expected, restarted, timeout_s=120)
+    assert {d.outcome for d in outcomes.final().values()} == {"original"} and read_dead_letters(settings) == []
+
+
+def test_given_an_image_store_whose_reads_hang_then_each_read_times_out_and_the_worker_exits_69_and_a_later_worker_delivers_all(
+    settings: Settings, start_worker
+) -> None:
+    # Given a worker whose reads of the store never return (a hung mount), with a short fetch deadline
+    worker = started_worker(settings, start_worker, PYTHONPATH=str(INJECTION), SWERVE_TEST_STUCK_STORE_READS="1",
+                            SWERVE_MEDIA_FETCH_TIMEOUT_S="0.5", SWERVE_WORKER_DEPENDENCY_RETRY_S="3")
+    events = by_reference(settings, 6, "hung")
+    asyncio.run(publish_events(settings, "generations", events))
+
+    # Then each read is given up at the deadline (transient, retried), and the worker stops loudly
+    assert wait_until(lambda: not worker.alive, timeout_s=90), worker.log_tail()
+    assert worker.process.returncode == DEPENDENCY_UNAVAILABLE, worker.log_tail()
+    assert "timed out after 0.5 s" in worker.log_tail(200)
+    assert delivered_requests(settings) == {"warm-up-req-00900"} and read_dead_letters(settings) == []
+
+    # When a worker whose store answers takes over, then every request gets its one outcome
     restarted = start_worker()
     expected = {e.request_id for e in events} | {"warm-up-req-00900"}
     outcomes = settled_outcomes(settings, expected, restarted, timeout_s=120)
