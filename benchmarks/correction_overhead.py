@@ -17,9 +17,10 @@ shared machine other jobs stretch wall time, not our CPU time); with ``--device 
 wall time after ``torch.cuda.synchronize()``, and ``--dtype float16`` runs the models in fp16 as
 a CUDA worker does. ``--sd-size 512`` is SD 1.x's native 512 px (64x64 latents). Prompt
 mitigation's budget on random weights is its full ``max_iterations`` (10): its target is never
-reached there, so its row is the worst case of attempt 1. Targets: nudging <= 1.3x plain, GIE <= 2.5x plain. Nudging's extra work is fixed (the VAE
-encodings of the push images, plus one guided UNet call per nudged step for x0), so its ratio
-falls as steps grow; "extra" is the CPU seconds over plain.
+reached there, so its row is the worst case of attempt 1. Targets: nudging <= 1.3x plain, GIE <=
+2.5x plain. Nudging's extra work is fixed (the VAE encodings of the push images, plus one guided
+UNet call per nudged step for x0), so its ratio falls as steps grow; "extra" is the seconds over
+plain on the clock the ratios use.
 
 Usage: python benchmarks/correction_overhead.py [--toy-steps 25] [--sd-steps 8] [--repeats 3] [--threads 1]
        python benchmarks/correction_overhead.py --device cuda --dtype float16 --sd-size 512 --sd-steps 50 --skip-toy

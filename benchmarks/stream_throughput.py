@@ -8,15 +8,14 @@ timestamps of its first and last output, so process start-up is not counted.
   output topic with acks=all, waits for the acks, then commits (at-least-once, no decoding).
 - the contract's floor: the same loop, producing each message to three topics (verdicts,
   delivery, audit: the outputs swerve owes every input), still without decoding anything.
-- swerve's worker runs ``--repeats`` times per configuration, alternating, and the median
-  is printed beside each run's rate.
   No implementation of swerve's contract on this client and broker can beat it; the ratio
   of the issue is taken against the baseline, this row says how much of it is left to win.
 - swerve: a `swerve worker --role detect` process under a policy with no detectors: it decodes
   the CloudEvents envelope and contract, fetches and verifies each image (sha256, bounds),
   claims each event id (unless claims are off), writes a verdict, a delivery and an audit
-  record, and commits after the acks. Measured twice, with event-id claims on (the default)
-  and off, each on topics of its own prefix.
+  record, and commits after the acks. Measured ``--repeats`` times each with event-id claims
+  on (the default) and off, alternating, each run on topics of its own prefix; the median is
+  printed beside every run's rate.
 
 Usage: python benchmarks/stream_throughput.py [--events 2000] [--repeats 3]
 """
@@ -60,6 +59,10 @@ def make_events(count: int, store: ImageStore) -> list[GenerationEvent]:
         GenerationEvent(id=derive_id(f"bench-{i}", "generation"), request_id=f"bench-{i}", prompt="benchmark", seed=i, image=ref)
         for i in range(count)
     ]
+
+
+def listed(rates: list[float]) -> str:
+    return ", ".join(f"{rate:.0f}" for rate in rates)
 
 
 def rate(timestamps_ms: list[int]) -> float:
@@ -151,9 +154,9 @@ def main() -> None:
         events = make_events(args.events, ImageStore(settings.image_store_uri))
         baseline = measure_baseline(settings, events, "raw", ("delivery",))
         floor = measure_baseline(settings, events, "floor", ("verdicts", "delivery", "audit"))
-        # Worker runs alternate (claims on, off, on, off, ...): a later run of the same worker is
-        # faster whatever it runs, so the median of alternated runs keeps the order out of the
-        # comparison.
+        # Worker runs alternate (claims on, off, on, off, ...): one run differs from the next by
+        # about a tenth, so a single pair cannot tell the two apart; the medians of alternated
+        # runs keep drift and order out of the comparison.
         claimed_runs: list[float] = []
         unclaimed_runs: list[float] = []
         for repeat in range(args.repeats):
@@ -167,10 +170,9 @@ def main() -> None:
     print(f"{'pipeline':<56} {'events/s':>10}")
     print(f"{'raw aiokafka consume -> produce -> commit':<56} {baseline:>10.0f}")
     print(f"{'the same, three outputs per input (the contract floor)':<56} {floor:>10.0f}")
-    runs = lambda rates: ", ".join(f"{rate:.0f}" for rate in rates)  # noqa: E731
-    print(f"{'swerve detect worker (no detectors, pass-through)':<56} {swerve:>10.0f}  (runs: {runs(claimed_runs)})")
+    print(f"{'swerve detect worker (no detectors, pass-through)':<56} {swerve:>10.0f}  (runs: {listed(claimed_runs)})")
     if unclaimed is not None:
-        print(f"{'swerve detect worker, event-id claims off':<56} {unclaimed:>10.0f}  (runs: {runs(unclaimed_runs)})")
+        print(f"{'swerve detect worker, event-id claims off':<56} {unclaimed:>10.0f}  (runs: {listed(unclaimed_runs)})")
     print(f"ratio swerve / raw: {swerve / baseline:.2f}" + (f" (claims off: {unclaimed / baseline:.2f})" if unclaimed is not None else "")
           + f"; floor / raw: {floor / baseline:.2f}; swerve / floor: {swerve / floor:.2f}")
 
